@@ -1,0 +1,45 @@
+# stackres + exit_free: top-level entry points. See README.md.
+#
+#   make run [ARCH=i386] [CMD='...']   build the plain kernel + module, boot it
+#   make check                         every test on x86_64, ia32 compat and i386
+#   make kselftest [ABI=compat]        the kselftest targets for one ABI
+#   make kernel ARCH=... VARIANT=...   just build a kernel (+ kmod)
+#   make bench [ARCH=i386]             benchmarks (bench/)
+
+ARCH ?= x86_64
+VARIANT ?= plain
+ABI ?= $(ARCH)
+CMD ?=
+
+.PHONY: all help deps kernel run check kselftest bench stress check-upstream clean distclean
+
+all: kernel
+
+help:
+	@sed -n '3,8p' Makefile | sed 's/^# //'
+
+deps:
+	@scripts/deps
+
+kernel: deps
+	@scripts/build-kernel $(ARCH) $(VARIANT)
+
+# The demo (examples/) is added to the guest when it has been built.
+DEMO := $(wildcard build/examples/$(ARCH)/demo)
+run: kernel
+	@qemu/run --arch $(ARCH) --variant $(VARIANT) $(if $(DEMO),--add $(DEMO)) $(if $(CMD),-- '$(subst ','\'',$(CMD))')
+
+check:
+	@scripts/check
+
+kselftest:
+	@scripts/check $(ABI)
+
+bench: deps
+	@if [ -x bench/run ]; then bench/run $(ARCH); else echo "bench/ is not there yet"; exit 1; fi
+
+clean:
+	rm -rf build/kselftest build/logs build/x86_64-* build/i386-*
+
+distclean:
+	rm -rf build
