@@ -444,6 +444,20 @@ static inline void sr_fault_handler(int sig, siginfo_t *si, void *uc)
 		siglongjmp(sr_jmp, 1);
 	}
 	/* Not expected here: report and die with a distinct status. */
+	{
+		char msg[] = "# unexpected signal 00 code 00 at 0x0000000000000000\n";
+		uint64_t a = sr_sig.addr;
+		int i;
+
+		msg[20] = '0' + sig / 10;
+		msg[21] = '0' + sig % 10;
+		msg[28] = '0' + (si->si_code / 10) % 10;
+		msg[29] = '0' + si->si_code % 10;
+		for (i = 0; i < 16; i++, a >>= 4)
+			msg[51 - i] = "0123456789abcdef"[a & 15];
+		if (write(2, msg, sizeof(msg) - 1) < 0)
+			errno = e;
+	}
 	_exit(90 + (sig == SIGBUS));
 }
 
