@@ -1,0 +1,911 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * stackres: stack reservations that grow on demand in the page-fault path.
+ *
+ * A process opens /dev/stackres and registers ranges of its own private
+ * anonymous memory.  The top of a range is committed (read/write), the rest
+ * is PROT_NONE; an access to the uncommitted part above the guard, from user
+ * mode or by the kernel copying to/from user memory, commits the next chunk
+ * and is retried.  Guard hits, failed growth, growth and watermark crossings
+ * are queued as records that the opener reads from the file.
+ *
+ * How the fault path reaches us: the kernel's access fault hook (patches
+ * 0011-0013, CONFIG_ACCESS_FAULT_HOOK) offers every access fault on a VMA
+ * to stackres_fault() after the fault path dropped its locks; we answer
+ * RETRY only when the VMA at the address allows the access afterwards, so
+ * the caller either succeeds or signals exactly as without us.
+ *
+ * Objects and locking (outermost first):
+ *
+ *   smm_hash_lock (mutex)  the smm_hash table (writers); readers use RCU.
+ *   mmap_lock (write)      held by REGISTER, TRIM and the fault handler
+ *                          around every protection change, so the
+ *                          committed bottom of a reservation and the VMAs
+ *                          agree.
+ *   stackres_mm.lock       (mutex) one per mm: its tree of reservations
+ *                          (writers), nr_res, every field of its
+ *                          reservations that is not constant, and the id
+ *                          xarrays of the files of that mm.
+ *   stackres_file.read_lock (mutex) one reader of a file at a time.
+ *   stackres_file.evlock   (spinlock) the event ring of a file.
+ *
+ * The MMU notifier may run in non-blocking context: it only walks the tree
+ * under RCU and sets a reservation's DEAD bit; dead reservations are freed
+ * later under stackres_mm.lock (kfree_rcu, as RCU readers may see them).
+ *
+ * No user memory is touched while holding mmap_lock, stackres_mm.lock or
+ * evlock: a fault there would re-enter the fault handler, which takes them.
+ */
+
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/access_fault.h>
+#include <linux/fs.h>
+#include <linux/hashtable.h>
+#include <linux/maple_tree.h>
+#include <linux/miscdevice.h>
+#include <linux/mm.h>
+#include <linux/mman.h>
+#include <linux/mmu_notifier.h>
+#include <linux/module.h>
+#include <linux/pid_namespace.h>
+#include <linux/poll.h>
+#include <linux/rcupdate.h>
+#include <linux/refcount.h>
+#include <linux/sched/mm.h>
+#include <linux/sched/signal.h>
+#include <linux/security.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+#include <linux/wait.h>
+#include <linux/xarray.h>
+
+#include <linux/stackres.h>
+
+/* Records queued per file before they are counted as lost. */
+#define STACKRES_QUEUE_LEN	256
+
+static unsigned int max_reservations = 32768;
+module_param(max_reservations, uint, 0644);
+MODULE_PARM_DESC(max_reservations,
+		 "Live reservations per process, over all its files (ENOSPC beyond)");
+
+/* State shared by all stackres files of one mm. */
+struct stackres_mm {
+	struct mm_struct *mm;		/* mmgrab()ed; the hash key */
+	struct hlist_node node;		/* in smm_hash */
+	refcount_t refs;		/* open files + fault handlers running */
+	struct mmu_notifier mn;
+	struct mutex lock;		/* see the top of this file */
+	struct maple_tree tree;		/* [start, end - 1] -> stackres_res */
+	unsigned int nr_res;		/* reservations in tree, dead or not */
+	atomic_t nr_dead;		/* of which marked dead */
+	struct rcu_head rcu;
+};
+
+struct stackres_file {
+	struct stackres_mm *smm;
+	struct pid_namespace *pid_ns;	/* the opener's, for event tids */
+	struct xarray ids;		/* id -> stackres_res, under smm->lock */
+	u32 next_id;			/* for xa_alloc_cyclic() */
+
+	struct mutex read_lock;		/* one reader at a time */
+	spinlock_t evlock;		/* ev, ev_head, ev_count, ev_lost */
+	struct stackres_event *ev;	/* ring of STACKRES_QUEUE_LEN */
+	unsigned int ev_head;
+	unsigned int ev_count;
+	u64 ev_lost;			/* dropped after the last queued one */
+	wait_queue_head_t wq;
+};
+
+#define STACKRES_RES_DEAD	0
+
+struct stackres_res {
+	/* Constant after REGISTER. */
+	unsigned long start, end;
+	unsigned long guard_top;	/* start + guard */
+	unsigned long chunk;
+	u64 watermark;
+	u32 id, flags;
+	struct stackres_file *owner;
+	/* Under smm->lock (and mmap_lock for bottom). */
+	unsigned long bottom;		/* committed bottom */
+	u64 peak;
+	u64 grow_faults;
+	u64 overflows;
+	/* Set by the MMU notifier when (part of) the range is unmapped. */
+	unsigned long state;
+	struct rcu_head rcu;
+};
+
+static DEFINE_MUTEX(smm_hash_lock);
+static DEFINE_HASHTABLE(smm_hash, 6);
+
+static bool res_dead(struct stackres_res *res)
+{
+	return test_bit(STACKRES_RES_DEAD, &res->state);
+}
+
+static u64 res_committed(struct stackres_res *res)
+{
+	return res->end - res->bottom;
+}
+
+/* ---- events ---- */
+
+static void ev_push(struct stackres_file *f, const struct stackres_event *ev)
+{
+	f->ev[(f->ev_head + f->ev_count) % STACKRES_QUEUE_LEN] = *ev;
+	f->ev_count++;
+}
+
+/*
+ * Queue a record for the owner of @res.  Never blocks: when the ring is
+ * full the record is counted in ev_lost, and the next record that fits is
+ * preceded by a LOST record, so LOST stands where records were dropped.
+ */
+static void res_event(struct stackres_res *res, u32 type, unsigned long addr,
+		      u32 err)
+{
+	struct stackres_file *f = res->owner;
+	struct stackres_event ev = {
+		.type = type,
+		.id = res->id,
+		.tid = task_pid_nr_ns(current, f->pid_ns),
+		.err = err,
+		.addr = addr,
+		.committed = res_committed(res),
+	};
+	unsigned int room;
+
+	spin_lock(&f->evlock);
+	room = STACKRES_QUEUE_LEN - f->ev_count;
+	if (f->ev_lost && room >= 2) {
+		struct stackres_event lost = {
+			.type = STACKRES_EV_LOST,
+			.committed = f->ev_lost,
+		};
+
+		ev_push(f, &lost);
+		f->ev_lost = 0;
+		ev_push(f, &ev);
+	} else if (!f->ev_lost && room) {
+		ev_push(f, &ev);
+	} else {
+		f->ev_lost++;
+	}
+	spin_unlock(&f->evlock);
+	wake_up_interruptible_poll(&f->wq, EPOLLIN | EPOLLRDNORM);
+}
+
+static bool ev_available(struct stackres_file *f)
+{
+	bool ret;
+
+	spin_lock(&f->evlock);
+	ret = f->ev_count || f->ev_lost;
+	spin_unlock(&f->evlock);
+	return ret;
+}
+
+/* ---- per-mm state ---- */
+
+static void res_free(struct stackres_mm *smm, struct stackres_res *res)
+{
+	lockdep_assert_held(&smm->lock);
+	mtree_erase(&smm->tree, res->start);
+	xa_erase(&res->owner->ids, res->id);
+	smm->nr_res--;
+	if (res_dead(res))
+		atomic_dec(&smm->nr_dead);
+	kfree_rcu(res, rcu);
+}
+
+/* Free the reservations the MMU notifier marked dead. */
+static void smm_reap(struct stackres_mm *smm)
+{
+	struct stackres_res *res;
+	unsigned long index = 0;
+
+	lockdep_assert_held(&smm->lock);
+	if (!atomic_read(&smm->nr_dead))
+		return;
+	mt_for_each(&smm->tree, res, index, ULONG_MAX)
+		if (res_dead(res))
+			res_free(smm, res);
+}
+
+static void smm_mark_dead(struct stackres_mm *smm, unsigned long start,
+			  unsigned long last)
+{
+	struct stackres_res *res;
+	unsigned long index = start;
+
+	rcu_read_lock();
+	mt_for_each(&smm->tree, res, index, last)
+		if (!test_and_set_bit(STACKRES_RES_DEAD, &res->state))
+			atomic_inc(&smm->nr_dead);
+	rcu_read_unlock();
+}
+
+/*
+ * munmap, mremap away and MAP_FIXED over a reservation end it.  This may be
+ * called in non-blocking context (OOM reaper): only mark.
+ */
+static int smm_invalidate_range_start(struct mmu_notifier *mn,
+				      const struct mmu_notifier_range *range)
+{
+	struct stackres_mm *smm = container_of(mn, struct stackres_mm, mn);
+
+	if (range->event == MMU_NOTIFY_UNMAP && range->end > range->start)
+		smm_mark_dead(smm, range->start, range->end - 1);
+	return 0;
+}
+
+/* exit and exec: the address space is gone, so are its reservations. */
+static void smm_release(struct mmu_notifier *mn, struct mm_struct *mm)
+{
+	struct stackres_mm *smm = container_of(mn, struct stackres_mm, mn);
+
+	smm_mark_dead(smm, 0, ULONG_MAX);
+}
+
+static const struct mmu_notifier_ops smm_mn_ops = {
+	.release = smm_release,
+	.invalidate_range_start = smm_invalidate_range_start,
+};
+
+static struct stackres_mm *smm_find_get(struct mm_struct *mm)
+{
+	struct stackres_mm *smm;
+
+	rcu_read_lock();
+	hash_for_each_possible_rcu(smm_hash, smm, node, (unsigned long)mm) {
+		if (smm->mm == mm && refcount_inc_not_zero(&smm->refs)) {
+			rcu_read_unlock();
+			return smm;
+		}
+	}
+	rcu_read_unlock();
+	return NULL;
+}
+
+static struct stackres_mm *smm_get_or_create(struct mm_struct *mm)
+{
+	struct stackres_mm *smm;
+	int err;
+
+	mutex_lock(&smm_hash_lock);
+	smm = smm_find_get(mm);
+	if (smm)
+		goto out;
+
+	smm = kzalloc(sizeof(*smm), GFP_KERNEL);
+	if (!smm) {
+		smm = ERR_PTR(-ENOMEM);
+		goto out;
+	}
+	smm->mm = mm;
+	mmgrab(mm);
+	refcount_set(&smm->refs, 1);
+	mutex_init(&smm->lock);
+	mt_init_flags(&smm->tree, MT_FLAGS_USE_RCU);
+	smm->mn.ops = &smm_mn_ops;
+	err = mmu_notifier_register(&smm->mn, mm);
+	if (err) {
+		mmdrop(mm);
+		kfree(smm);
+		smm = ERR_PTR(err);
+		goto out;
+	}
+	hash_add_rcu(smm_hash, &smm->node, (unsigned long)mm);
+out:
+	mutex_unlock(&smm_hash_lock);
+	return smm;
+}
+
+/* May sleep; the caller holds no mm lock. */
+static void smm_put(struct stackres_mm *smm)
+{
+	if (!refcount_dec_and_mutex_lock(&smm->refs, &smm_hash_lock))
+		return;
+	hash_del_rcu(&smm->node);
+	mutex_unlock(&smm_hash_lock);
+
+	/* Waits for notifier callbacks in flight. */
+	mmu_notifier_unregister(&smm->mn, smm->mm);
+	WARN_ON_ONCE(smm->nr_res);
+	mtree_destroy(&smm->tree);
+	mmdrop(smm->mm);
+	kfree_rcu(smm, rcu);
+}
+
+/* ---- the fault path ---- */
+
+static bool vma_allows(struct vm_area_struct *vma, unsigned int flags)
+{
+	if (flags & FAULT_FLAG_WRITE)
+		return vma->vm_flags & VM_WRITE;
+	return vma_is_accessible(vma);
+}
+
+/* Called with mmap_lock held for writing and smm->lock. */
+static enum access_fault_result res_fault(struct stackres_mm *smm,
+					  struct stackres_res *res,
+					  unsigned long addr,
+					  unsigned int flags)
+{
+	unsigned long bottom, page = addr & PAGE_MASK;
+	struct vm_area_struct *vma;
+	u64 before, after;
+	int err;
+
+	if (addr < res->guard_top) {
+		res->overflows++;
+		res_event(res, STACKRES_EV_OVERFLOW, addr, 0);
+		return ACCESS_FAULT_DECLINE;
+	}
+	if (addr >= res->bottom) {
+		/* Committed, yet not accessible: the task changed it. */
+		res_event(res, STACKRES_EV_FAILED, addr, EACCES);
+		return ACCESS_FAULT_DECLINE;
+	}
+
+	/* min(page_down(addr), bottom - chunk), never below the guard */
+	if (res->bottom - res->guard_top <= res->chunk)
+		bottom = res->guard_top;
+	else
+		bottom = min(page, res->bottom - res->chunk);
+
+	err = anon_range_set_access(smm->mm, bottom, res->bottom,
+				    ANON_ACCESS_RW |
+				    ((res->flags & STACKRES_POPULATE) ?
+				     ANON_ACCESS_POPULATE : 0));
+	if (err) {
+		res_event(res, STACKRES_EV_FAILED, addr, -err);
+		return ACCESS_FAULT_DECLINE;
+	}
+
+	before = res_committed(res);
+	res->bottom = bottom;
+	after = res_committed(res);
+	res->grow_faults++;
+	if (after > res->peak)
+		res->peak = after;
+	if (res->flags & STACKRES_NOTIFY_GROW)
+		res_event(res, STACKRES_EV_GROW, addr, 0);
+	if (res->watermark && before < res->watermark &&
+	    after >= res->watermark)
+		res_event(res, STACKRES_EV_WATERMARK, addr, 0);
+
+	vma = vma_lookup(smm->mm, addr);
+	if (vma && vma_allows(vma, flags))
+		return ACCESS_FAULT_RETRY;
+	/* E.g. a part the task made read-only and now writes to. */
+	res_event(res, STACKRES_EV_FAILED, addr, EACCES);
+	return ACCESS_FAULT_DECLINE;
+}
+
+static enum access_fault_result stackres_fault(unsigned long addr,
+					       unsigned int flags,
+					       struct pt_regs *regs)
+{
+	enum access_fault_result ret = ACCESS_FAULT_DECLINE;
+	struct mm_struct *mm = current->mm;
+	struct vm_area_struct *vma;
+	struct stackres_mm *smm;
+	struct stackres_res *res;
+
+	if (!mm)
+		return ret;
+	smm = smm_find_get(mm);
+	if (!smm)
+		return ret;
+	if (mmap_write_lock_killable(mm))
+		goto out_put;
+
+	/* Another thread may have grown it while we waited for the lock. */
+	vma = vma_lookup(mm, addr);
+	if (vma && vma_allows(vma, flags)) {
+		ret = ACCESS_FAULT_RETRY;
+		goto out_unlock;
+	}
+
+	mutex_lock(&smm->lock);
+	res = mtree_load(&smm->tree, addr);
+	if (res && !res_dead(res))
+		ret = res_fault(smm, res, addr, flags);
+	mutex_unlock(&smm->lock);
+out_unlock:
+	mmap_write_unlock(mm);
+out_put:
+	smm_put(smm);
+	return ret;
+}
+
+/* ---- ioctls ---- */
+
+static struct stackres_res *file_res(struct stackres_file *f, u32 id)
+{
+	struct stackres_res *res;
+
+	lockdep_assert_held(&f->smm->lock);
+	res = xa_load(&f->ids, id);
+	if (res && res_dead(res)) {
+		res_free(f->smm, res);
+		res = NULL;
+	}
+	return res;
+}
+
+static int reg_check(const struct stackres_reg *reg)
+{
+	const u64 mask = ~(u64)PAGE_MASK;
+
+	if (reg->flags & ~(STACKRES_MAP | STACKRES_POPULATE |
+			   STACKRES_NOTIFY_GROW))
+		return -EINVAL;
+	if ((reg->start | reg->len | reg->guard | reg->commit | reg->chunk) &
+	    mask)
+		return -EINVAL;
+	if (!reg->len || reg->guard > reg->len ||
+	    reg->commit > reg->len - reg->guard)
+		return -EINVAL;
+	if (reg->len > TASK_SIZE || reg->chunk > TASK_SIZE)
+		return -EINVAL;
+	if ((reg->start || !(reg->flags & STACKRES_MAP)) &&
+	    reg->start > TASK_SIZE - reg->len)
+		return -EINVAL;
+	if ((reg->flags & STACKRES_MAP) && reg->start &&
+	    reg->start < mmap_min_addr)
+		return -EINVAL;
+	return 0;
+}
+
+/* STACKRES_MAP: a fresh PROT_NONE MAP_NORESERVE mapping, fixed or not. */
+static int reg_map(struct stackres_file *f, struct stackres_reg *reg)
+{
+	struct stackres_mm *smm = f->smm;
+	struct mm_struct *mm = smm->mm;
+	unsigned long mflags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
+	unsigned long addr;
+	int err = 0;
+
+	/* Keep DESIGN.md's error order: EEXIST, then ENOSPC, then ENOMEM. */
+	if (reg->start) {
+		if (mmap_read_lock_killable(mm))
+			return -EINTR;
+		if (find_vma_intersection(mm, reg->start, reg->start + reg->len))
+			err = -EEXIST;
+		mmap_read_unlock(mm);
+		if (err)
+			return err;
+		mflags |= MAP_FIXED_NOREPLACE;
+	}
+	mutex_lock(&smm->lock);
+	smm_reap(smm);
+	if (smm->nr_res >= max_reservations)
+		err = -ENOSPC;
+	mutex_unlock(&smm->lock);
+	if (err)
+		return err;
+
+	addr = vm_mmap(NULL, reg->start, reg->len, PROT_NONE, mflags, 0);
+	if (IS_ERR_VALUE(addr))
+		return (int)addr;
+	if (reg->start && addr != reg->start) {
+		vm_munmap(addr, reg->len);
+		return -EEXIST;
+	}
+	reg->start = addr;
+	return 0;
+}
+
+static int stackres_register(struct stackres_file *f,
+			     struct stackres_reg __user *ureg)
+{
+	struct stackres_mm *smm = f->smm;
+	struct mm_struct *mm = smm->mm;
+	struct stackres_res *res;
+	struct stackres_reg reg;
+	unsigned long start, end, top, idx;
+	int err;
+
+	if (copy_from_user(&reg, ureg, sizeof(reg)))
+		return -EFAULT;
+	/* Fail before changing anything if the result cannot be stored. */
+	if (copy_to_user(ureg, &reg, sizeof(reg)))
+		return -EFAULT;
+	err = reg_check(&reg);
+	if (err)
+		return err;
+	if (reg.flags & STACKRES_MAP) {
+		err = reg_map(f, &reg);
+		if (err)
+			return err;
+	}
+	start = reg.start;
+	end = start + reg.len;
+	top = end - reg.commit;
+
+	res = kzalloc(sizeof(*res), GFP_KERNEL);
+	if (!res) {
+		err = -ENOMEM;
+		goto out_unmap;
+	}
+	res->start = start;
+	res->end = end;
+	res->guard_top = start + reg.guard;
+	res->chunk = reg.chunk ? reg.chunk : STACKRES_DEFAULT_CHUNK;
+	res->watermark = reg.watermark;
+	res->flags = reg.flags;
+	res->owner = f;
+	res->bottom = top;
+	res->peak = reg.commit;
+
+	if (mmap_write_lock_killable(mm)) {
+		err = -EINTR;
+		goto out_free;
+	}
+	if (!anon_range_is_private(mm, start, end)) {
+		err = -ENXIO;
+		goto out_unlock_mm;
+	}
+	mutex_lock(&smm->lock);
+	smm_reap(smm);
+	err = -EEXIST;
+	idx = start;
+	if (mt_find(&smm->tree, &idx, end - 1))
+		goto out_unlock;
+	err = -ENOSPC;
+	if (smm->nr_res >= max_reservations)
+		goto out_unlock;
+	err = xa_alloc_cyclic(&f->ids, &res->id, res, XA_LIMIT(1, U32_MAX),
+			      &f->next_id, GFP_KERNEL);
+	if (err < 0)
+		goto out_unlock;
+	err = mtree_insert_range(&smm->tree, start, end - 1, res, GFP_KERNEL);
+	if (err) {
+		xa_erase(&f->ids, res->id);
+		goto out_unlock;
+	}
+	smm->nr_res++;
+
+	/* The top read/write first: only that step is charged. */
+	if (reg.commit)
+		err = anon_range_set_access(mm, top, end, ANON_ACCESS_RW |
+					    ((reg.flags & STACKRES_POPULATE) ?
+					     ANON_ACCESS_POPULATE : 0));
+	if (!err && top > start)
+		err = anon_range_set_access(mm, start, top, 0);
+	if (err) {
+		res_free(smm, res);
+		res = NULL;
+	}
+	mutex_unlock(&smm->lock);
+	mmap_write_unlock(mm);
+	if (err)
+		goto out_unmap;
+
+	reg.id = res->id;
+	if (copy_to_user(ureg, &reg, sizeof(reg)))
+		return -EFAULT;
+	return 0;
+
+out_unlock:
+	mutex_unlock(&smm->lock);
+out_unlock_mm:
+	mmap_write_unlock(mm);
+out_free:
+	kfree(res);
+out_unmap:
+	if (reg.flags & STACKRES_MAP)
+		vm_munmap(reg.start, reg.len);
+	return err;
+}
+
+static int stackres_unregister(struct stackres_file *f, u32 __user *uid)
+{
+	struct stackres_res *res;
+	u32 id;
+
+	if (get_user(id, uid))
+		return -EFAULT;
+	mutex_lock(&f->smm->lock);
+	res = file_res(f, id);
+	if (res)
+		res_free(f->smm, res);
+	mutex_unlock(&f->smm->lock);
+	return res ? 0 : -ENOENT;
+}
+
+static int stackres_trim(struct stackres_file *f,
+			 struct stackres_trim __user *utrim)
+{
+	struct stackres_mm *smm = f->smm;
+	struct stackres_res *res;
+	struct stackres_trim t;
+	unsigned long top;
+	int err = 0;
+
+	if (copy_from_user(&t, utrim, sizeof(t)))
+		return -EFAULT;
+	if (t.pad)
+		return -EINVAL;
+	if (mmap_write_lock_killable(smm->mm))
+		return -EINTR;
+	mutex_lock(&smm->lock);
+	res = file_res(f, t.id);
+	if (!res) {
+		err = -ENOENT;
+		goto out;
+	}
+	if (t.sp < res->guard_top || t.sp > res->end) {
+		err = -EINVAL;
+		goto out;
+	}
+	/* Pages entirely below sp - keep, above the guard. */
+	if (t.keep >= t.sp - res->guard_top)
+		top = res->guard_top;
+	else
+		top = max_t(unsigned long, (t.sp - t.keep) & PAGE_MASK,
+			    res->guard_top);
+	if (top > res->guard_top) {
+		err = anon_range_set_access(smm->mm, res->guard_top, top,
+					    ANON_ACCESS_DISCARD);
+		if (!err && top > res->bottom)
+			res->bottom = top;
+	}
+out:
+	mutex_unlock(&smm->lock);
+	mmap_write_unlock(smm->mm);
+	return err;
+}
+
+static int stackres_query(struct stackres_file *f,
+			  struct stackres_query __user *uq)
+{
+	struct stackres_mm *smm = f->smm;
+	struct stackres_res *res;
+	struct stackres_query q;
+
+	if (copy_from_user(&q, uq, sizeof(q)))
+		return -EFAULT;
+	if (q.flags & ~STACKRES_QUERY_ADDR)
+		return -EINVAL;
+
+	mutex_lock(&smm->lock);
+	if (q.flags & STACKRES_QUERY_ADDR) {
+		res = (unsigned long)q.addr == q.addr ?
+			mtree_load(&smm->tree, q.addr) : NULL;
+		if (res && (res->owner != f || res_dead(res)))
+			res = NULL;
+	} else {
+		res = file_res(f, q.id);
+	}
+	if (res) {
+		q.id = res->id;
+		q.start = res->start;
+		q.len = res->end - res->start;
+		q.guard = res->guard_top - res->start;
+		q.committed = res_committed(res);
+		q.peak = res->peak;
+		q.grow_faults = res->grow_faults;
+		q.overflows = res->overflows;
+	}
+	mutex_unlock(&smm->lock);
+
+	if (!res)
+		return -ENOENT;
+	if (copy_to_user(uq, &q, sizeof(q)))
+		return -EFAULT;
+	return 0;
+}
+
+static long stackres_ioctl(struct file *file, unsigned int cmd,
+			   unsigned long arg)
+{
+	struct stackres_file *f = file->private_data;
+	void __user *argp = (void __user *)arg;
+
+	if (current->mm != f->smm->mm)
+		return -EPERM;
+
+	switch (cmd) {
+	case STACKRES_IOC_REGISTER:
+		return stackres_register(f, argp);
+	case STACKRES_IOC_UNREGISTER:
+		return stackres_unregister(f, argp);
+	case STACKRES_IOC_TRIM:
+		return stackres_trim(f, argp);
+	case STACKRES_IOC_QUERY:
+		return stackres_query(f, argp);
+	default:
+		return -ENOTTY;
+	}
+}
+
+/* ---- file operations ---- */
+
+#define READ_BATCH	8
+
+static ssize_t stackres_read(struct file *file, char __user *buf,
+			     size_t count, loff_t *ppos)
+{
+	struct stackres_file *f = file->private_data;
+	const size_t sz = sizeof(struct stackres_event);
+	size_t max = count / sz, done = 0;
+	ssize_t ret;
+
+	if (current->mm != f->smm->mm)
+		return -EPERM;
+	if (!max)
+		return -EINVAL;
+	if (mutex_lock_interruptible(&f->read_lock))
+		return -ERESTARTSYS;
+
+	while (!ev_available(f)) {
+		if (file->f_flags & O_NONBLOCK) {
+			ret = -EAGAIN;
+			goto out;
+		}
+		ret = wait_event_interruptible(f->wq, ev_available(f));
+		if (ret)
+			goto out;
+	}
+
+	/*
+	 * Peek a batch under evlock, copy it out without the lock (the copy
+	 * may fault and grow a stack, which queues records), then consume.
+	 */
+	while (done < max) {
+		struct stackres_event batch[READ_BATCH];
+		unsigned int n = 0, ring = 0;
+		u64 lost = 0;
+
+		spin_lock(&f->evlock);
+		while (n < READ_BATCH && done + n < max && ring < f->ev_count) {
+			batch[n++] = f->ev[(f->ev_head + ring) %
+					   STACKRES_QUEUE_LEN];
+			ring++;
+		}
+		if (n < READ_BATCH && done + n < max &&
+		    ring == f->ev_count && f->ev_lost) {
+			lost = f->ev_lost;
+			f->ev_lost = 0;
+			batch[n++] = (struct stackres_event) {
+				.type = STACKRES_EV_LOST,
+				.committed = lost,
+			};
+		}
+		spin_unlock(&f->evlock);
+		if (!n)
+			break;
+
+		if (copy_to_user(buf + done * sz, batch, n * sz)) {
+			if (lost) {
+				spin_lock(&f->evlock);
+				f->ev_lost += lost;
+				spin_unlock(&f->evlock);
+			}
+			ret = done ? done * sz : -EFAULT;
+			goto out;
+		}
+		spin_lock(&f->evlock);
+		f->ev_head = (f->ev_head + ring) % STACKRES_QUEUE_LEN;
+		f->ev_count -= ring;
+		spin_unlock(&f->evlock);
+		done += n;
+	}
+	ret = done * sz;
+out:
+	mutex_unlock(&f->read_lock);
+	return ret;
+}
+
+static __poll_t stackres_poll(struct file *file, poll_table *wait)
+{
+	struct stackres_file *f = file->private_data;
+
+	if (current->mm != f->smm->mm)
+		return EPOLLERR;
+	poll_wait(file, &f->wq, wait);
+	return ev_available(f) ? EPOLLIN | EPOLLRDNORM : 0;
+}
+
+static int stackres_open(struct inode *inode, struct file *file)
+{
+	struct stackres_file *f;
+	struct stackres_mm *smm;
+
+	if (!current->mm)
+		return -EPERM;
+	f = kzalloc(sizeof(*f), GFP_KERNEL);
+	if (!f)
+		return -ENOMEM;
+	f->ev = kcalloc(STACKRES_QUEUE_LEN, sizeof(*f->ev), GFP_KERNEL);
+	if (!f->ev) {
+		kfree(f);
+		return -ENOMEM;
+	}
+	smm = smm_get_or_create(current->mm);
+	if (IS_ERR(smm)) {
+		kfree(f->ev);
+		kfree(f);
+		return PTR_ERR(smm);
+	}
+	f->smm = smm;
+	f->pid_ns = get_pid_ns(task_active_pid_ns(current));
+	xa_init_flags(&f->ids, XA_FLAGS_ALLOC1);
+	mutex_init(&f->read_lock);
+	spin_lock_init(&f->evlock);
+	init_waitqueue_head(&f->wq);
+	file->private_data = f;
+	return stream_open(inode, file);
+}
+
+/* The last close ends the file's registrations; mappings stay as they are. */
+static int stackres_release(struct inode *inode, struct file *file)
+{
+	struct stackres_file *f = file->private_data;
+	struct stackres_mm *smm = f->smm;
+	struct stackres_res *res;
+	unsigned long id;
+
+	mutex_lock(&smm->lock);
+	xa_for_each(&f->ids, id, res)
+		res_free(smm, res);
+	mutex_unlock(&smm->lock);
+	xa_destroy(&f->ids);
+	smm_put(smm);
+	put_pid_ns(f->pid_ns);
+	kfree(f->ev);
+	kfree(f);
+	return 0;
+}
+
+static const struct file_operations stackres_fops = {
+	.owner		= THIS_MODULE,
+	.open		= stackres_open,
+	.release	= stackres_release,
+	.read		= stackres_read,
+	.poll		= stackres_poll,
+	.unlocked_ioctl	= stackres_ioctl,
+	.compat_ioctl	= compat_ptr_ioctl,
+};
+
+static struct miscdevice stackres_misc = {
+	.minor	= MISC_DYNAMIC_MINOR,
+	.name	= "stackres",
+	.fops	= &stackres_fops,
+	.mode	= 0666,
+};
+
+static int __init stackres_init(void)
+{
+	int err;
+
+	err = access_fault_handler_register(stackres_fault);
+	if (err) {
+		pr_err("access fault hook busy\n");
+		return err;
+	}
+	err = misc_register(&stackres_misc);
+	if (err)
+		access_fault_handler_unregister(stackres_fault);
+	return err;
+}
+
+static void __exit stackres_exit(void)
+{
+	misc_deregister(&stackres_misc);
+	/* Waits for every fault still running stackres_fault(). */
+	access_fault_handler_unregister(stackres_fault);
+}
+
+module_init(stackres_init);
+module_exit(stackres_exit);
+
+MODULE_DESCRIPTION("Stack reservations that grow on demand (/dev/stackres)");
+MODULE_LICENSE("GPL");
+MODULE_IMPORT_NS(ACCESS_FAULT);
