@@ -6,8 +6,8 @@
  * reads, and the bounded queue: faulting threads never wait on it and the
  * number of dropped records is reported exactly.
  */
-#include <sys/epoll.h>
 #include "stackres_util.h"
+#include <sys/epoll.h>
 
 #define MAX_MAP_COUNT "/proc/sys/vm/max_map_count"
 

@@ -6,8 +6,8 @@
  * and instruction fetches do signal, with the exact address; TRIM gives
  * pages back; threads grow concurrently.
  */
-#include <ucontext.h>
 #include "stackres_util.h"
+#include <ucontext.h>
 
 /* ---------------------------------------------------------------------- */
 /* 8 MiB touched top-down, for several chunk / commit / populate settings. */
