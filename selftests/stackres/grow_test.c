@@ -7,6 +7,7 @@
  * pages back; threads grow concurrently.
  */
 #include "stackres_util.h"
+#include <linux/futex.h>
 #include <ucontext.h>
 
 /* ---------------------------------------------------------------------- */
@@ -476,6 +477,53 @@ TEST_F(grow, exec_fetch_does_not_grow)
 	EXPECT_EQ(-1, read(self->fd, &ev, sizeof(ev)));
 	EXPECT_EQ(EAGAIN, errno);
 	EXPECT_EQ(0, sr_resident(self->p, self->len));
+}
+
+/*
+ * Paths that do not go through the fault handler: process_vm_readv() and a
+ * shared futex pin the page with get_user_pages() and fail with EFAULT on an
+ * uncommitted page, committing nothing.  A private FUTEX_WAIT reads the word
+ * with get_user(), an ordinary fault, so it grows the stack.
+ */
+TEST_F(grow, gup_paths)
+{
+	struct iovec local, remote;
+	struct stackres_query q;
+	uint32_t buf[4];
+	uint64_t a;
+	long ret;
+
+	ASSERT_EQ(0, grow_register(self, 64 * KIB, 64 * KIB, 0, 0));
+	a = self->m.top - 300 * KIB;
+
+	local.iov_base = buf;
+	local.iov_len = sizeof(buf);
+	remote.iov_base = sr_ptr(a);
+	remote.iov_len = sizeof(buf);
+	errno = 0;
+	ret = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
+	if (ret < 0 && errno == ENOSYS)
+		TH_LOG("process_vm_readv not configured");
+	else {
+		EXPECT_EQ(-1, ret);
+		EXPECT_EQ(EFAULT, errno);
+	}
+
+	errno = 0;
+	ret = syscall(SYS_futex, sr_ptr(a), FUTEX_WAIT, 1, NULL, NULL, 0);
+	EXPECT_EQ(-1, ret);
+	EXPECT_EQ(EFAULT, errno);
+	EXPECT_MODEL(self);	/* nothing committed by either */
+
+	/* Private FUTEX_WAIT: the word is read with a plain uaccess, it grows. */
+	sr_model_touch(&self->m, a);
+	errno = 0;
+	ret = syscall(SYS_futex, sr_ptr(a), FUTEX_WAIT_PRIVATE, 1, NULL, NULL, 0);
+	EXPECT_EQ(-1, ret);
+	EXPECT_EQ(EAGAIN, errno);	/* the word is 0, not 1 */
+	EXPECT_MODEL(self);
+	ASSERT_EQ(0, sr_query(self->fd, self->r.id, &q));
+	EXPECT_EQ(0, q.overflows);
 }
 
 /* ---------------------------------------------------------------------- */
