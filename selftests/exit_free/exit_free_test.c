@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -739,6 +740,120 @@ TEST(wake_private_not_other_process)
 	REQUIRE_EXIT_FREE();
 	wake_other_process(_metadata, EXIT_FREE_U32 | EXIT_FREE_WAKE |
 			   EXIT_FREE_PRIVATE, 1, -ETIMEDOUT);
+}
+
+/* ------------------------------------------------------------------ */
+/*
+ * The store comes after the PTRACE_EVENT_EXIT stop, and a store that fails
+ * because the word was unmapped after validation is silent: the thread just
+ * exits.  The private wake is still done: a waiter that went to sleep on the
+ * word before it was unmapped is woken.
+ */
+struct late {
+	int tid, go, unmap, unmapped, child_err;
+	long xret;
+	uint32_t *w;
+};
+
+static int late_exiter(void *arg)
+{
+	struct late *l = arg;
+
+	while (!__atomic_load_n(&l->go, __ATOMIC_ACQUIRE))
+		;
+	raw_exit_free(7, l->w, 0x77, EXIT_FREE_U32 | EXIT_FREE_WAKE |
+		      EXIT_FREE_PRIVATE);
+	return 100;
+}
+
+static int late_waiter(void *arg)
+{
+	struct late *l = arg;
+	struct timespec ts = { .tv_sec = 20 };
+
+	l->xret = raw_futex_wait(l->w, 0, 1, &ts);
+	return 0;
+}
+
+static int late_child(struct late *l)
+{
+	void *xstack = map_pages(STACK_SIZE, PROT_READ | PROT_WRITE);
+	void *tstack = map_pages(STACK_SIZE, PROT_READ | PROT_WRITE);
+	static int xctid, tctid;
+	time_t end = time(NULL) + 30;
+	pid_t x, t;
+
+	l->w = map_pages(4096, PROT_READ | PROT_WRITE);
+	if (!l->w || !xstack || !tstack)
+		return 1;
+	x = spawn(late_waiter, l, xstack, STACK_SIZE, THREAD_FLAGS, &xctid);
+	if (x < 0 || wait_sleeping(getpid(), x))
+		return 2;
+	t = spawn(late_exiter, l, tstack, STACK_SIZE, THREAD_FLAGS, &tctid);
+	if (t < 0)
+		return 3;
+	__atomic_store_n(&l->tid, t, __ATOMIC_RELEASE);
+	while (!__atomic_load_n(&l->unmap, __ATOMIC_ACQUIRE))
+		if (time(NULL) > end)
+			return 4;
+	if (munmap(l->w, 4096))
+		return 5;
+	__atomic_store_n(&l->unmapped, 1, __ATOMIC_RELEASE);
+	if (join_ctid(&xctid, 30))
+		return 6;
+	/* exit() would take the traced thread down with us: let it go first */
+	if (wait_thread_gone(t, 30))
+		return 7;
+	return 0;
+}
+
+TEST(late_store_after_unmap_is_silent)
+{
+	struct late *l = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+			      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	time_t end = time(NULL) + 30;
+	int st, tid;
+	pid_t pid;
+	long v;
+
+	REQUIRE_EXIT_FREE();
+	ASSERT_TRUE(l != MAP_FAILED);
+	memset(l, 0, sizeof(*l));
+	l->xret = 1;
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (pid == 0)
+		_exit(late_child(l));
+
+	while (!(tid = __atomic_load_n(&l->tid, __ATOMIC_ACQUIRE)))
+		ASSERT_LT(time(NULL), end);
+	ASSERT_EQ(0, ptrace(PTRACE_SEIZE, tid, 0, PTRACE_O_TRACEEXIT));
+	__atomic_store_n(&l->go, 1, __ATOMIC_RELEASE);
+
+	/* Stopped in do_exit(), after validation, before the store. */
+	ASSERT_EQ(tid, waitpid(tid, &st, __WALL));
+	ASSERT_TRUE(WIFSTOPPED(st));
+	ASSERT_EQ(SIGTRAP | (PTRACE_EVENT_EXIT << 8), st >> 8);
+	errno = 0;
+	v = ptrace(PTRACE_PEEKDATA, tid, l->w, 0);
+	ASSERT_EQ(0, errno);
+	EXPECT_EQ(0, (uint32_t)v);
+
+	/* Now take the word away and let the thread finish exiting. */
+	__atomic_store_n(&l->unmap, 1, __ATOMIC_RELEASE);
+	while (!__atomic_load_n(&l->unmapped, __ATOMIC_ACQUIRE))
+		ASSERT_LT(time(NULL), end);
+	ASSERT_EQ(0, ptrace(PTRACE_CONT, tid, 0, 0));
+	ASSERT_EQ(tid, waitpid(tid, &st, __WALL));
+	ASSERT_TRUE(WIFEXITED(st));
+	EXPECT_EQ(7, WEXITSTATUS(st));
+
+	/* No signal for the process, and the sleeping waiter was woken. */
+	ASSERT_EQ(pid, waitpid(pid, &st, 0));
+	ASSERT_TRUE(WIFEXITED(st));
+	EXPECT_EQ(0, WEXITSTATUS(st));
+	EXPECT_EQ(0, l->xret);
+	munmap(l, 4096);
 }
 
 /* ------------------------------------------------------------------ */
