@@ -480,12 +480,12 @@ TEST_F(reg, unregister)
 	EXPECT_EQ(-ENOENT, sr_unregister(self->fd, 0));
 	EXPECT_EQ(-ENOENT, sr_trim(self->fd, r.id, b + L, 0));
 
-	/* Committed data stays, and the rest is plain PROT_NONE memory. */
+	/* Committed data stays, and the rest (here the guard) is plain PROT_NONE. */
 	EXPECT_EQ(3, self->base[L - 3 * PG]);
-	EXPECT_TRUE(SR_TRY(SR_WRITE(b + PG, 1)));
+	EXPECT_TRUE(SR_TRY(SR_WRITE(b + 10, 1)));
 	EXPECT_EQ(SIGSEGV, sr_sig.signo);
 	EXPECT_EQ(SEGV_ACCERR, sr_sig.code);
-	EXPECT_EQ(b + PG, sr_sig.addr);
+	EXPECT_EQ(b + 10, sr_sig.addr);
 
 	/* The range can be registered again. */
 	EXPECT_EQ(0, sr_reg_range(self->fd, &r, self->base, L, PG, 2 * PG, 0, 0, 0));
