@@ -492,6 +492,7 @@ TEST_F(grow, gup_paths)
 	uint32_t buf[4];
 	uint64_t a;
 	long ret;
+	int memfd;
 
 	ASSERT_EQ(0, grow_register(self, 64 * KIB, 64 * KIB, 0, 0));
 	a = self->m.top - 300 * KIB;
@@ -508,6 +509,14 @@ TEST_F(grow, gup_paths)
 		EXPECT_EQ(-1, ret);
 		EXPECT_EQ(EFAULT, errno);
 	}
+
+	/* /proc/self/mem (like ptrace) forces access: it reads, commits nothing. */
+	memset(buf, 0xff, sizeof(buf));
+	memfd = open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
+	ASSERT_LE(0, memfd);
+	EXPECT_EQ((ssize_t)sizeof(buf), pread(memfd, buf, sizeof(buf), (off_t)a));
+	EXPECT_EQ(0, buf[0] | buf[1] | buf[2] | buf[3]);
+	close(memfd);
 
 	errno = 0;
 	ret = syscall(SYS_futex, sr_ptr(a), FUTEX_WAIT, 1, NULL, NULL, 0);

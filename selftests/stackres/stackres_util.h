@@ -10,6 +10,7 @@
 #define STACKRES_UTIL_H
 
 #define _GNU_SOURCE
+#define _FILE_OFFSET_BITS 64
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
