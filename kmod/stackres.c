@@ -440,7 +440,7 @@ static struct stackres_res *file_res(struct stackres_file *f, u32 id)
 
 static int reg_check(const struct stackres_reg *reg)
 {
-	const u64 mask = ~(u64)PAGE_MASK;
+	const u64 mask = PAGE_SIZE - 1;
 
 	if (reg->flags & ~(STACKRES_MAP | STACKRES_POPULATE |
 			   STACKRES_NOTIFY_GROW))
