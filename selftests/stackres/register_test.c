@@ -139,19 +139,19 @@ TEST_F(reg, enxio_not_private_anonymous)
 	hole = sr_map_isolated(L, PROT_READ | PROT_WRITE);
 	ASSERT_NE(0, sr_u64(hole));
 	ASSERT_EQ(0, munmap(hole + 8 * PG, PG));
-	sr_reg_range(self->fd, &r, hole, L, PG, PG, 0, 0, 0);
+	sr_fill_reg(self->fd, &r, hole, L, PG, PG, 0, 0, 0);
 	EXPECT_REG_FAIL(self->fd, &r, ENXIO, "hole in the range");
 
 	/* Nothing mapped at all. */
 	free = sr_free_range(L);
 	ASSERT_NE(0, sr_u64(free));
-	sr_reg_range(self->fd, &r, free, L, PG, PG, 0, 0, 0);
+	sr_fill_reg(self->fd, &r, free, L, PG, PG, 0, 0, 0);
 	EXPECT_REG_FAIL(self->fd, &r, ENXIO, "unmapped range");
 
 	/* Shared anonymous. */
 	shared = mmap(NULL, L, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(sr_u64(MAP_FAILED), sr_u64(shared));
-	sr_reg_range(self->fd, &r, shared, L, PG, PG, 0, 0, 0);
+	sr_fill_reg(self->fd, &r, shared, L, PG, PG, 0, 0, 0);
 	EXPECT_REG_FAIL(self->fd, &r, ENXIO, "MAP_SHARED|MAP_ANONYMOUS");
 
 	/* Private, but file-backed (a memfd). */
@@ -160,14 +160,14 @@ TEST_F(reg, enxio_not_private_anonymous)
 	ASSERT_EQ(0, ftruncate(mfd, L));
 	file = mmap(NULL, L, PROT_READ | PROT_WRITE, MAP_PRIVATE, mfd, 0);
 	ASSERT_NE(sr_u64(MAP_FAILED), sr_u64(file));
-	sr_reg_range(self->fd, &r, file, L, PG, PG, 0, 0, 0);
+	sr_fill_reg(self->fd, &r, file, L, PG, PG, 0, 0, 0);
 	EXPECT_REG_FAIL(self->fd, &r, ENXIO, "MAP_PRIVATE of a file");
 
 	/* Private anonymous followed by a shared page: not entirely private. */
 	ASSERT_NE(sr_u64(MAP_FAILED),
 		  sr_u64(mmap(self->base + L - PG, PG, PROT_READ | PROT_WRITE,
 			      MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED, -1, 0)));
-	sr_reg_range(self->fd, &r, self->base, L, PG, PG, 0, 0, 0);
+	sr_fill_reg(self->fd, &r, self->base, L, PG, PG, 0, 0, 0);
 	EXPECT_REG_FAIL(self->fd, &r, ENXIO, "private then shared");
 
 	/* The vDSO is a special mapping. */
@@ -182,7 +182,7 @@ TEST_F(reg, enxio_not_private_anonymous)
 			while (v > maps && v[-1] != '\n')
 				v--;
 			ASSERT_EQ(2, sscanf(v, "%llx-%llx", &vs, &ve));
-			sr_reg_range(self->fd, &r, sr_ptr(vs), ve - vs, 0, 0, 0, 0, 0);
+			sr_fill_reg(self->fd, &r, sr_ptr(vs), ve - vs, 0, 0, 0, 0, 0);
 			EXPECT_REG_FAIL(self->fd, &r, ENXIO, "[vdso]");
 		}
 	}
@@ -199,24 +199,24 @@ TEST_F(reg, error_order)
 	ASSERT_EQ(0, munmap(hole + 4 * PG, PG));
 
 	/* EINVAL before ENXIO: a bad field over a hole. */
-	sr_reg_range(self->fd, &r, hole + 1, L - PG, PG, PG, 0, 0, 0);
+	sr_fill_reg(self->fd, &r, hole + 1, L - PG, PG, PG, 0, 0, 0);
 	EXPECT_REG_FAIL(self->fd, &r, EINVAL, "misaligned start over a hole");
-	sr_reg_range(self->fd, &r, hole, L, 8 * PG, 9 * PG, 0, 0, 0);
+	sr_fill_reg(self->fd, &r, hole, L, 8 * PG, 9 * PG, 0, 0, 0);
 	EXPECT_REG_FAIL(self->fd, &r, EINVAL, "guard + commit > len over a hole");
-	sr_reg_range(self->fd, &r, hole, L, PG, PG, 0, 0, 1U << 20);
+	sr_fill_reg(self->fd, &r, hole, L, PG, PG, 0, 0, 1U << 20);
 	EXPECT_REG_FAIL(self->fd, &r, EINVAL, "unknown flag over a hole");
 
 	/* ENXIO before EEXIST: overlaps a reservation and also has a hole. */
 	ASSERT_EQ(0, sr_reg_range(self->fd, &ok, hole + 8 * PG, 8 * PG, PG, PG, 0, 0, 0));
-	sr_reg_range(self->fd, &r, hole, L, PG, PG, 0, 0, 0);
+	sr_fill_reg(self->fd, &r, hole, L, PG, PG, 0, 0, 0);
 	EXPECT_REG_FAIL(self->fd, &r, ENXIO, "hole and overlap");
 
 	/* EINVAL before EEXIST. */
-	sr_reg_range(self->fd, &r, hole + 8 * PG, 8 * PG, PG, PG, PG + 1, 0, 0);
+	sr_fill_reg(self->fd, &r, hole + 8 * PG, 8 * PG, PG, PG, PG + 1, 0, 0);
 	EXPECT_REG_FAIL(self->fd, &r, EINVAL, "bad chunk on a registered range");
 
 	/* Valid fields on the registered range: EEXIST. */
-	sr_reg_range(self->fd, &r, hole + 8 * PG, 8 * PG, PG, PG, 0, 0, 0);
+	sr_fill_reg(self->fd, &r, hole + 8 * PG, 8 * PG, PG, PG, 0, 0, 0);
 	EXPECT_REG_FAIL(self->fd, &r, EEXIST, "same range again");
 }
 
@@ -233,22 +233,22 @@ TEST_F(reg, eexist_overlap)
 	EXPECT_NE(0, b.id);
 	EXPECT_NE(a.id, b.id);
 
-	sr_reg_range(self->fd, &r, self->base, L / 2, PG, 0, 0, 0, 0);
+	sr_fill_reg(self->fd, &r, self->base, L / 2, PG, 0, 0, 0, 0);
 	EXPECT_REG_FAIL(self->fd, &r, EEXIST, "identical range");
-	sr_reg_range(self->fd, &r, self->base + PG, 2 * PG, 0, 0, 0, 0, 0);
+	sr_fill_reg(self->fd, &r, self->base + PG, 2 * PG, 0, 0, 0, 0, 0);
 	EXPECT_REG_FAIL(self->fd, &r, EEXIST, "inside another");
-	sr_reg_range(self->fd, &r, self->base + L / 2 - PG, 2 * PG, 0, 0, 0, 0, 0);
+	sr_fill_reg(self->fd, &r, self->base + L / 2 - PG, 2 * PG, 0, 0, 0, 0, 0);
 	EXPECT_REG_FAIL(self->fd, &r, EEXIST, "straddles two");
-	sr_reg_range(self->fd, &r, self->base, PG, 0, 0, 0, 0, 0);
+	sr_fill_reg(self->fd, &r, self->base, PG, 0, 0, 0, 0, 0);
 	EXPECT_REG_FAIL(self->fd, &r, EEXIST, "only the guard page of another");
-	sr_reg_range(self->fd, &r, self->base, L, PG, 0, 0, 0, 0);
+	sr_fill_reg(self->fd, &r, self->base, L, PG, 0, 0, 0, 0);
 	EXPECT_REG_FAIL(self->fd, &r, EEXIST, "covers both");
 
 	/* Another stackres fd of the same mm sees them too. */
 	SR_OPEN_OR_SKIP(fd2, O_NONBLOCK);
-	sr_reg_range(fd2, &r, self->base + 2 * PG, PG, 0, 0, 0, 0, 0);
+	sr_fill_reg(fd2, &r, self->base + 2 * PG, PG, 0, 0, 0, 0, 0);
 	EXPECT_REG_FAIL(fd2, &r, EEXIST, "overlap across two fds");
-	sr_reg_range(fd2, &r, self->base + L - PG, PG, 0, PG, 0, 0, STACKRES_MAP);
+	sr_fill_reg(fd2, &r, self->base + L - PG, PG, 0, PG, 0, 0, STACKRES_MAP);
 	EXPECT_REG_FAIL(fd2, &r, EEXIST, "MAP at a reserved fixed address, other fd");
 
 	/* After UNREGISTER the other fd can take the range. */
@@ -384,11 +384,11 @@ TEST_F(reg, map_fixed)
 	EXPECT_EQ(r.id, q.id);
 
 	/* Occupied, even partly: EEXIST and the occupant is untouched. */
-	sr_reg_range(self->fd, &r2, self->base + 4 * PG, len, PG, PG, 0, 0, STACKRES_MAP);
+	sr_fill_reg(self->fd, &r2, self->base + 4 * PG, len, PG, PG, 0, 0, STACKRES_MAP);
 	EXPECT_REG_FAIL(self->fd, &r2, EEXIST, "MAP over a plain mapping");
-	sr_reg_range(self->fd, &r2, self->base - 4 * PG, 8 * PG, PG, PG, 0, 0, STACKRES_MAP);
+	sr_fill_reg(self->fd, &r2, self->base - 4 * PG, 8 * PG, PG, PG, 0, 0, STACKRES_MAP);
 	EXPECT_REG_FAIL(self->fd, &r2, EEXIST, "MAP over the start of a plain mapping");
-	sr_reg_range(self->fd, &r2, free, len, PG, PG, 0, 0, STACKRES_MAP);
+	sr_fill_reg(self->fd, &r2, free, len, PG, PG, 0, 0, STACKRES_MAP);
 	EXPECT_REG_FAIL(self->fd, &r2, EEXIST, "MAP over a reservation");
 	EXPECT_EQ(sr_pattern(sr_u64(self->base) + 4 * PG), (uint8_t)self->base[4 * PG]);
 	ASSERT_TRUE(sr_vma_at(sr_u64(self->base) + 4 * PG, perms, NULL, NULL));
@@ -500,7 +500,7 @@ TEST_F(reg, enotty)
 	int ret;
 
 	memset(buf, 0, sizeof(buf));
-	sr_reg_range(self->fd, &r, self->base, self->len, PG, PG, 0, 0, 0);
+	sr_fill_reg(self->fd, &r, self->base, self->len, PG, PG, 0, 0, 0);
 	memcpy(buf, &r, sizeof(r));
 
 	/* Unknown numbers. */
@@ -606,20 +606,20 @@ TEST_F(reg, enospc_limit)
 					  PG, 0, 0, 0, 0)) TH_LOG("registration %ld", i);
 	}
 	/* EEXIST is checked before the limit. */
-	sr_reg_range(self->fd, &r, m, 2 * PG, PG, 0, 0, 0, 0);
+	sr_fill_reg(self->fd, &r, m, 2 * PG, PG, 0, 0, 0, 0);
 	EXPECT_REG_FAIL(self->fd, &r, EEXIST, "overlap at the limit");
-	sr_reg_range(self->fd, &r, m + limit * 2 * PG, 2 * PG, PG, 0, 0, 0, 0);
+	sr_fill_reg(self->fd, &r, m + limit * 2 * PG, 2 * PG, PG, 0, 0, 0, 0);
 	EXPECT_REG_FAIL(self->fd, &r, ENOSPC, "one over the limit");
-	sr_reg_range(fd2, &r, m + limit * 2 * PG, 2 * PG, PG, 0, 0, 0, 0);
+	sr_fill_reg(fd2, &r, m + limit * 2 * PG, 2 * PG, PG, 0, 0, 0, 0);
 	EXPECT_REG_FAIL(fd2, &r, ENOSPC, "one over the limit, other fd");
-	sr_reg_range(fd2, &r, NULL, 2 * PG, PG, 0, 0, 0, STACKRES_MAP);
+	sr_fill_reg(fd2, &r, NULL, 2 * PG, PG, 0, 0, 0, STACKRES_MAP);
 	EXPECT_REG_FAIL(fd2, &r, ENOSPC, "MAP over the limit");
 
 	/* Ending one makes room for exactly one. */
 	ASSERT_EQ(0, sr_query_addr(self->fd, sr_u64(m), &q));
 	ASSERT_EQ(0, sr_unregister(self->fd, q.id));
 	EXPECT_EQ(0, sr_reg_range(fd2, &r, m + limit * 2 * PG, 2 * PG, PG, 0, 0, 0, 0));
-	sr_reg_range(fd2, &r, m + (limit + 1) * 2 * PG, 2 * PG, PG, 0, 0, 0, 0);
+	sr_fill_reg(fd2, &r, m + (limit + 1) * 2 * PG, 2 * PG, PG, 0, 0, 0, 0);
 	EXPECT_REG_FAIL(fd2, &r, ENOSPC, "over the limit again");
 
 	/* Closing an fd ends its registrations: room again. */

@@ -204,8 +204,8 @@ static inline char *sr_free_range(size_t len)
 	return p;
 }
 
-/* Register [p, p+len) as a reservation; returns -errno. */
-static inline int sr_reg_range(int fd, struct stackres_reg *r, void *p, uint64_t len,
+/* Fill *r for [p, p+len) without registering it (@fd is unused). */
+static inline void sr_fill_reg(int fd, struct stackres_reg *r, void *p, uint64_t len,
 			       uint64_t guard, uint64_t commit, uint64_t chunk,
 			       uint64_t watermark, __u32 flags)
 {
@@ -217,6 +217,14 @@ static inline int sr_reg_range(int fd, struct stackres_reg *r, void *p, uint64_t
 	r->chunk = chunk;
 	r->watermark = watermark;
 	r->flags = flags;
+}
+
+/* Register [p, p+len) as a reservation; returns -errno. */
+static inline int sr_reg_range(int fd, struct stackres_reg *r, void *p, uint64_t len,
+			       uint64_t guard, uint64_t commit, uint64_t chunk,
+			       uint64_t watermark, __u32 flags)
+{
+	sr_fill_reg(fd, r, p, len, guard, commit, chunk, watermark, flags);
 	return sr_register(fd, r);
 }
 
