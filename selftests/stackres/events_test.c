@@ -287,6 +287,33 @@ TEST_F(ev, failed_record)
 	EXPECT_EQ(1, q.grow_faults);
 }
 
+/*
+ * Committed memory the process itself made inaccessible is not committed
+ * again: SIGSEGV plus a FAILED record with EACCES, nothing changes.
+ */
+TEST_F(ev, failed_record_after_user_mprotect)
+{
+	struct stackres_event e[2];
+	struct stackres_query q;
+	uint64_t top;
+
+	ASSERT_EQ(0, ev_register(self, 16 * KIB, 64 * KIB, 0, 0, 0));
+	top = self->m.top;
+	ASSERT_EQ(0, mprotect(sr_ptr(top - 64 * KIB), 4 * KIB, PROT_READ));
+	EXPECT_TRUE(SR_TRY(SR_WRITE(top - 64 * KIB + 8, 1)));
+	EXPECT_EQ(SEGV_ACCERR, sr_sig.code);
+	EXPECT_EQ(top - 64 * KIB + 8, sr_sig.addr);
+	ASSERT_EQ(1, sr_read_events(self->fd, e, 2));
+	EXPECT_EVENT(e[0], STACKRES_EV_FAILED, self->r.id, sr_gettid(), EACCES,
+		     top - 64 * KIB + 8, 64 * KIB);
+	ASSERT_EQ(0, sr_query(self->fd, self->r.id, &q));
+	EXPECT_EQ(64 * KIB, q.committed);
+	EXPECT_EQ(0, q.grow_faults);
+	EXPECT_EQ(0, q.overflows);
+	/* The rest of the committed part is as it was. */
+	EXPECT_FALSE(SR_TRY(SR_WRITE(top - 1, 1)));
+}
+
 TEST_F(ev, read_whole_records_only)
 {
 	struct stackres_event e[3];
