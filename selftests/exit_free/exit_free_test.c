@@ -880,6 +880,7 @@ struct order_ctx {
 	char *region;
 	uint32_t done;		/* the exit_free() word, outside the region */
 	uint32_t iter;
+	int early;		/* control: store from user space, then exit */
 };
 
 /*
@@ -913,6 +914,13 @@ static int order_child(void *arg)
 		scratch[i] = (char)i;
 	if (scratch[1] != 1)
 		return 101;
+	if (c->early) {
+		/* What a library without exit_free() might do: too early. */
+		__atomic_store_n(&c->done, c->iter, __ATOMIC_RELEASE);
+		raw_syscall(__NR_futex, (long)&c->done,
+			    FUTEX_WAKE | FUTEX_PRIVATE_FLAG, INT32_MAX, 0, 0);
+		raw_syscall(__NR_exit, 0, 0, 0, 0, 0);
+	}
 	raw_exit_free(0, &c->done, c->iter,
 		      EXIT_FREE_U32 | EXIT_FREE_WAKE | EXIT_FREE_PRIVATE);
 	return 100;
@@ -938,28 +946,33 @@ FIXTURE_TEARDOWN(order)
 	free(self->image);
 }
 
-TEST_F_TIMEOUT(order, last_access_is_the_store, 240)
+/*
+ * Run up to iters exits on REGION; stop at the first one where the exiting
+ * thread was seen to use REGION after its value appeared, and say why in
+ * *why.  Returns the number of iterations run, -1 if the test broke.
+ */
+static int order_run(char *region, char *image, int iters, int early,
+		     const char **why)
 {
 	static struct order_ctx c;
+	int *ctid = (int *)(region + CTID_WORD);
 	uint32_t fw, ctid_seen;
-	int *ctid = (int *)(self->region + CTID_WORD);
-	int iters = ORDER_ITERS, bad = 0;
-	const char *env = getenv("EXIT_FREE_ORDER_ITERS");
 	pid_t tid;
 	int i;
 
-	if (env)
-		iters = atoi(env);
-	c.region = self->region;
+	*why = NULL;
+	c.region = region;
+	c.early = early;
 	for (i = 1; i <= iters; i++) {
-		memset(self->region, 0, REGION_SIZE);
+		memset(region, 0, REGION_SIZE);
 		c.done = 0;
 		c.iter = i;
-		tid = spawn(order_child, &c, self->region, REGION_SIZE,
+		tid = spawn(order_child, &c, region, REGION_SIZE,
 			    THREAD_FLAGS, ctid);
-		ASSERT_GT(tid, 0);
-		memset(self->image, SENTINEL, REGION_SIZE);
-		arm_region(self->image, self->region, tid);
+		if (tid < 0)
+			return -1;
+		memset(image, SENTINEL, REGION_SIZE);
+		arm_region(image, region, tid);
 
 		/* Half the runs spin (tightest race), half sleep. */
 		if (i & 1) {
@@ -975,38 +988,81 @@ TEST_F_TIMEOUT(order, last_access_is_the_store, 240)
 				raw_futex_wait(&c.done, v, 1, NULL);
 		}
 		ctid_seen = __atomic_load_n(ctid, __ATOMIC_RELAXED);
-		fw = __atomic_load_n((uint32_t *)(self->region + FUTEX_WORD),
+		fw = __atomic_load_n((uint32_t *)(region + FUTEX_WORD),
 				     __ATOMIC_RELAXED);
-
 		/*
 		 * Poison at once, with the exit-time structures armed again
 		 * and the tid word non-zero (SENTINEL bytes).
 		 */
-		memcpy(self->region, self->image, REGION_SIZE);
+		memcpy(region, image, REGION_SIZE);
 
-		ASSERT_EQ(0, ctid_seen) {
-			TH_LOG("iteration %d: clear_child_tid not done before the store",
-			       i);
-		}
-		ASSERT_EQ(FUTEX_OWNER_DIED, fw) {
-			TH_LOG("iteration %d: robust list not done before the store (0x%x)",
-			       i, fw);
-		}
-		ASSERT_EQ(0, wait_thread_gone(tid, 30));
-		if (memcmp(self->region, self->image, REGION_SIZE)) {
-			int off;
-
-			for (off = 0; off < REGION_SIZE; off++)
-				if (self->region[off] != self->image[off])
-					break;
-			TH_LOG("iteration %d: region written after the store at offset %d",
-			       i, off);
-			bad++;
-			break;
-		}
+		if (early == 2)
+			;	/* second control: rely on the poison alone */
+		else if (ctid_seen != 0)
+			*why = "clear_child_tid not done before the value";
+		else if (fw != FUTEX_OWNER_DIED)
+			*why = "robust list not done before the value";
+		if (wait_thread_gone(tid, 30))
+			return -1;
+		if (!*why && memcmp(region, image, REGION_SIZE))
+			*why = "region written after the value";
+		if (*why)
+			return i;
 	}
-	EXPECT_EQ(0, bad);
-	TH_LOG("%d iterations", i - 1);
+	return iters;
+}
+
+TEST_F_TIMEOUT(order, last_access_is_the_store, 240)
+{
+	int iters = ORDER_ITERS, n;
+	const char *env = getenv("EXIT_FREE_ORDER_ITERS");
+	const char *why;
+	struct timespec t0, t1;
+
+	if (env)
+		iters = atoi(env);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	n = order_run(self->region, self->image, iters, 0, &why);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ASSERT_NE(-1, n);
+	EXPECT_TRUE(why == NULL) {
+		TH_LOG("iteration %d: %s", n, why);
+	}
+	EXPECT_EQ(iters, n);
+	TH_LOG("%d iterations in %.2f s", n, (t1.tv_sec - t0.tv_sec) +
+	       (t1.tv_nsec - t0.tv_nsec) / 1e9);
+}
+
+/*
+ * Control: the same checks catch a thread that publishes "free" from user
+ * space and then exits, the race exit_free() closes.  If they never did,
+ * last_access_is_the_store could not fail either.
+ */
+TEST_F_TIMEOUT(order, control_early_store_is_caught, 120)
+{
+	const char *why;
+	int n;
+
+	n = order_run(self->region, self->image, 500, 1, &why);
+	ASSERT_NE(-1, n);
+	ASSERT_TRUE(why != NULL) {
+		TH_LOG("an early store went unnoticed in %d iterations", n);
+	}
+	TH_LOG("caught at iteration %d: %s", n, why);
+}
+
+/* Control: the poison image alone also catches late writes. */
+TEST_F_TIMEOUT(order, control_late_write_is_caught, 120)
+{
+	const char *why;
+	int n;
+
+	n = order_run(self->region, self->image, 500, 2, &why);
+	ASSERT_NE(-1, n);
+	ASSERT_TRUE(why != NULL) {
+		TH_LOG("late writes went unnoticed in %d iterations", n);
+	}
+	TH_LOG("caught at iteration %d: %s", n, why);
 }
 
 /* ------------------------------------------------------------------ */
