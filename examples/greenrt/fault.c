@@ -1,0 +1,107 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The SIGSEGV handler: turn a coroutine's stack overflow into the death of
+ * that coroutine only.
+ *
+ * The handler runs on the worker's sigaltstack (the faulting stack has no
+ * room left).  In native mode it asks the kernel which reservation the fault
+ * address belongs to (STACKRES_IOC_QUERY with STACKRES_QUERY_ADDR, a plain
+ * system call, fine in a handler); the reservation's top holds a pointer to
+ * the runtime's gr_stack, whose owner is the coroutine.  In fallback mode it
+ * checks the current coroutine's stack bounds.  Then, instead of returning
+ * into an access that would fault again, it restores the signal mask the
+ * fault interrupted and switches to the worker's scheduler, marking the
+ * coroutine dead; the signal frame on the altstack is simply abandoned.
+ * Faults that are not a coroutine's stack get the default action.
+ */
+#include <linux/stackres.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <ucontext.h>
+
+#include "internal.h"
+
+static struct gr_worker *worker_of(const char *sp)
+{
+	unsigned int i;
+
+	for (i = 0; i < GR_MAX_WORKERS; i++) {
+		struct gr_worker *w = &gr_rt.workers[i];
+
+		if (w->altstack && sp >= w->altstack && sp < w->altstack + GR_ALTSTACK)
+			return w;
+	}
+	return NULL;
+}
+
+static void default_action(void)
+{
+	unsigned long ksa[6] = { 0 };	/* SIG_DFL, no flags, empty mask */
+
+	gr_sys4(SYS_rt_sigaction, SIGSEGV, ksa, NULL, 8);
+}
+
+static void segv_handler(int sig, siginfo_t *si, void *ucv)
+{
+	ucontext_t *uc = ucv;
+	char here;
+	struct gr_worker *w = worker_of(&here);
+	struct gr_coro *c = w ? w->current : NULL;
+	uintptr_t a = (uintptr_t)si->si_addr;
+	struct gr_stack *st = NULL;
+	int status = GR_KILLED_OVERFLOW;
+
+	(void)sig;
+	if (c && gr_rt.mode == GR_MODE_NATIVE) {
+		struct stackres_query q = {
+			.flags = STACKRES_QUERY_ADDR,
+			.addr = a,
+		};
+
+		if (!gr_sys3(SYS_ioctl, gr_rt.srfd, STACKRES_IOC_QUERY, &q)) {
+			struct gr_stack_top *top = (struct gr_stack_top *)
+				(uintptr_t)(q.start + q.len - GR_TOP_RESERVED);
+
+			if (top->magic == GR_TOP_MAGIC)
+				st = top->stack;
+			/* Above the guard: the kernel could not commit (FAILED). */
+			if (a >= q.start + q.guard)
+				status = GR_KILLED_GROWFAIL;
+		}
+	} else if (c && a >= c->stack->start && a < c->stack->start + c->stack->guard) {
+		st = c->stack;
+	}
+	if (!st || st != c->stack) {
+		/* Not a coroutine stack fault: crash as without the runtime. */
+		default_action();
+		return;
+	}
+	c->status = status;
+	c->fault_addr = a;
+	st->fault_addr = a;
+	st->fault_seq = c->seq;
+	atomic_store(&st->fault_mark, 1);
+	/* We never return through sigreturn: unblock SIGSEGV ourselves. */
+	gr_sys4(SYS_rt_sigprocmask, SIG_SETMASK, &uc->uc_sigmask, NULL, 8);
+	w->pending = GR_P_KILLED;
+	gr_switch(&c->ctx, &w->sched_ctx);
+}
+
+int gr_fault_init(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = segv_handler;
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+	sigemptyset(&sa.sa_mask);
+	return sigaction(SIGSEGV, &sa, NULL) ? -1 : 0;
+}
+
+int gr_fault_worker_init(struct gr_worker *w)
+{
+	stack_t ss = { .ss_sp = w->altstack, .ss_flags = 0, .ss_size = GR_ALTSTACK };
+
+	return gr_sys2(SYS_sigaltstack, &ss, NULL);
+}

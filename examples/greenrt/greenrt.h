@@ -1,0 +1,158 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * libgreenrt: a small M:N green-thread runtime built on /dev/stackres and
+ * exit_free(2).
+ *
+ * N worker threads (raw clone(2) on stacks from a thread-stack cache, retired
+ * with exit_free(EXIT_FREE_U32 | EXIT_FREE_WAKE | EXIT_FREE_PRIVATE)) run many
+ * coroutines.  Every coroutine stack is a stackres reservation: a large
+ * maximum, a guard page at the bottom, a small part committed at the start
+ * and the rest committed by the kernel as the coroutine recurses.  A manager
+ * thread reads the stack fault upcalls from the stackres fd: OVERFLOW kills
+ * the coroutine that hit its guard (only that one), WATERMARK is logged, and
+ * parked coroutines' stacks are trimmed back to what they use.
+ *
+ * Without /dev/stackres or exit_free (or with GREENRT_FALLBACK=1 in the
+ * environment) the same API runs on plain guarded mmap stacks (fully
+ * read/write, guard page by mprotect) and pthreads.
+ *
+ * Threads: gr_init(), gr_start(), gr_stop(), gr_shutdown(), gr_wait_*() and
+ * gr_join() may be called from ordinary (pthread) threads; gr_spawn(),
+ * gr_go(), gr_unpark() and the gate calls from threads and coroutines;
+ * gr_yield(), gr_park(), gr_self() and gr_gate_wait() from coroutines only.
+ * Coroutine code runs on worker threads that share the process's libc thread
+ * state with the main thread: it must not call libc functions that use
+ * thread-local state (errno, malloc, stdio); plain computation, memcpy and the
+ * gr_* calls are fine.
+ */
+#ifndef GREENRT_H
+#define GREENRT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef void (*gr_fn)(void *arg);
+struct gr_coro;
+
+enum gr_mode {
+	GR_MODE_AUTO = 0,	/* native if both features exist, else fallback */
+	GR_MODE_NATIVE,		/* stackres stacks + raw clone/exit_free workers */
+	GR_MODE_FALLBACK,	/* guarded mmap stacks + pthreads */
+};
+
+/* Why a coroutine ended (gr_join() result, gr_coro_status()). */
+enum gr_status {
+	GR_OK = 0,		/* its function returned */
+	GR_KILLED_OVERFLOW,	/* it hit the guard page of its stack */
+	GR_KILLED_GROWFAIL,	/* the kernel could not commit more stack */
+	GR_KILLED_FAULT,	/* the kernel faulted on its stack guard (EFAULT) */
+};
+
+struct gr_config {
+	enum gr_mode mode;	/* GREENRT_FALLBACK=1 overrides to FALLBACK */
+	unsigned int workers;	/* 0: number of online CPUs (at least 2) */
+	size_t stack_max;	/* reservation size incl. guard; 0: 8 MiB (1 MiB on i386) */
+	size_t stack_guard;	/* 0: one page */
+	size_t stack_commit;	/* committed at the start; 0: 16 KiB */
+	size_t watermark;	/* WATERMARK event level; 0: stack_max / 8 */
+	size_t trim_keep;	/* bytes kept below a parked sp; 0: one page */
+	unsigned int max_stacks;	/* registry capacity; 0: 32768 */
+	unsigned int trim_interval_ms;	/* manager pass period; 0: 10 */
+	int verbose;		/* manager messages on stderr: 0 none, 1 overflow, 2 + watermark */
+	unsigned int watermark_log_max;	/* watermark lines printed; 0: 3 */
+};
+
+/* Counters; all monotonic except the committed_* figures. */
+struct gr_stats {
+	unsigned int workers;
+	uint64_t spawned, finished, killed;
+	uint64_t switches;
+	uint64_t stacks_created, stacks_reused;
+	uint64_t trims_parked, trims_cached;	/* TRIM (or MADV_DONTNEED) calls */
+	uint64_t ev_overflow, ev_watermark, ev_failed, ev_lost, ev_grow;
+	uint64_t threads_started, thread_stacks_created, thread_stacks_reused;
+	uint64_t exit_free_waits;	/* allocator slept on an exit_free word */
+	uint64_t committed_peak;	/* largest sum seen by gr_committed() */
+	/* the first coroutine killed by an overflow */
+	unsigned long overflow_seq;
+	uintptr_t overflow_addr;
+	uintptr_t overflow_stack_start;
+	size_t overflow_committed;
+};
+
+int gr_init(const struct gr_config *cfg);	/* 0 or -errno */
+enum gr_mode gr_mode(void);		/* NATIVE or FALLBACK after gr_init */
+const char *gr_mode_reason(void);	/* why fallback was chosen ("" if native) */
+int gr_start(void);		/* start the worker threads; 0 or -errno */
+void gr_stop(void);		/* workers exit once every coroutine has ended */
+void gr_shutdown(void);		/* gr_stop, wait for the workers, free everything */
+
+/* Coroutines */
+struct gr_coro *gr_spawn(gr_fn fn, void *arg);	/* joinable; NULL if out of memory */
+int gr_go(gr_fn fn, void *arg);			/* detached; 0 or -errno */
+int gr_join(struct gr_coro *c);			/* waits, frees c, returns enum gr_status */
+void gr_yield(void);
+void gr_park(void);		/* sleep until gr_unpark(); may return spuriously */
+void gr_unpark(struct gr_coro *c);
+struct gr_coro *gr_self(void);	/* coroutines only */
+unsigned long gr_coro_seq(const struct gr_coro *c);	/* 1-based spawn number */
+void gr_coro_set_name(struct gr_coro *c, const char *name);	/* static string */
+
+/*
+ * A gate: coroutines count themselves in and wait until a thread opens it.
+ * Threads wait (futex) until a number of coroutines arrived.
+ */
+struct gr_gate {
+	uint32_t lock;
+	uint32_t open;
+	uint32_t arrived;		/* futex word for gr_gate_wait_arrived() */
+	uint32_t want;			/* arrivals a thread waits for */
+	struct gr_coro *waiters;
+};
+void gr_gate_init(struct gr_gate *g);
+void gr_gate_wait(struct gr_gate *g);	/* coroutine: arrive, park until open */
+void gr_gate_open(struct gr_gate *g);
+/* thread: wait until arrived + killed-since >= n; returns arrived */
+uint32_t gr_gate_wait_arrived(struct gr_gate *g, uint32_t n, uint64_t killed_base);
+
+/* Wait (thread) until the number of live coroutines is zero. */
+void gr_wait_idle(void);
+
+/* Ask the manager for one pass (events, trims) and wait for it. */
+void gr_manager_sync(void);
+
+/*
+ * Sum of committed stack bytes over every coroutine stack: stackres QUERY
+ * committed in native mode, the read/write size in fallback mode.  Updates
+ * the peak counter.
+ */
+uint64_t gr_committed(void);
+void gr_get_stats(struct gr_stats *s);
+size_t gr_stack_size(void);	/* configured stack_max */
+size_t gr_stack_commit(void);	/* configured stack_commit */
+size_t gr_trim_keep(void);
+int gr_stackres_fd(void);	/* -1 in fallback mode */
+
+/* Worker thread stacks (thread.c), usable on their own. */
+struct gr_tstack;
+int gr_exit_free_available(void);	/* probe: 1 yes, 0 no */
+/* Start fn(arg) on a new raw clone thread on a cached stack; tid or -errno. */
+int gr_thread_spawn(void (*fn)(void *), void *arg, struct gr_tstack **ts_out);
+/* Wait until the thread on ts has made its exit_free store. */
+void gr_thread_wait(struct gr_tstack *ts);
+/* Test hook: runs on the exiting thread after it queued its stack for reuse. */
+extern void (*gr_thread_exit_hook)(struct gr_tstack *ts);
+void *gr_tstack_base(struct gr_tstack *ts);	/* lowest usable address */
+size_t gr_tstack_size(struct gr_tstack *ts);
+uint32_t *gr_tstack_ctid(struct gr_tstack *ts);	/* CLONE_CHILD_CLEARTID word */
+struct gr_tstack *gr_tstack_get(void);	/* allocator: waits for the exit_free store */
+void gr_tstack_put(struct gr_tstack *ts);	/* back to the cache (unused stack) */
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* GREENRT_H */
