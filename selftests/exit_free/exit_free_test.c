@@ -27,6 +27,7 @@
 #include <sys/mman.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
+#include <sys/user.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -740,6 +741,63 @@ TEST(wake_private_not_other_process)
 	REQUIRE_EXIT_FREE();
 	wake_other_process(_metadata, EXIT_FREE_U32 | EXIT_FREE_WAKE |
 			   EXIT_FREE_PRIVATE, 1, -ETIMEDOUT);
+}
+
+/* ------------------------------------------------------------------ */
+/* A tracer sees exit_free() as system call 463 with its arguments.    */
+
+TEST(ptrace_sees_syscall_463)
+{
+	uint32_t *w = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+			   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	struct user_regs_struct regs;
+	int st, stops, seen = 0;
+	long nr, a0, a1, a2, a3;
+	pid_t pid;
+
+	REQUIRE_EXIT_FREE();
+	ASSERT_TRUE(w != MAP_FAILED);
+	w[0] = 0;
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		if (ptrace(PTRACE_TRACEME, 0, 0, 0))
+			_exit(98);
+		raise(SIGSTOP);
+		raw_exit_free(5, w, 0x11, EXIT_FREE_U32);
+		_exit(99);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &st, 0));
+	ASSERT_TRUE(WIFSTOPPED(st));
+	ASSERT_EQ(0, ptrace(PTRACE_SETOPTIONS, pid, 0, PTRACE_O_TRACESYSGOOD));
+	/* Skip the rest of raise(); stop at the entry of our call. */
+	for (stops = 0; stops < 20 && !seen; stops++) {
+		ASSERT_EQ(0, ptrace(PTRACE_SYSCALL, pid, 0, 0));
+		ASSERT_EQ(pid, waitpid(pid, &st, 0));
+		ASSERT_TRUE(WIFSTOPPED(st));
+		ASSERT_EQ(SIGTRAP | 0x80, WSTOPSIG(st));
+		ASSERT_EQ(0, ptrace(PTRACE_GETREGS, pid, 0, &regs));
+#ifdef __x86_64__
+		nr = regs.orig_rax;
+		a0 = regs.rdi, a1 = regs.rsi, a2 = regs.rdx, a3 = regs.r10;
+#else
+		nr = regs.orig_eax;
+		a0 = regs.ebx, a1 = regs.ecx, a2 = regs.edx, a3 = regs.esi;
+#endif
+		seen = nr == __NR_exit_free;
+	}
+	ASSERT_TRUE(seen);
+	EXPECT_EQ(5, a0);
+	EXPECT_EQ((long)w, a1);
+	EXPECT_EQ(0x11, a2);
+	EXPECT_EQ(EXIT_FREE_U32, a3);
+	EXPECT_EQ(0, w[0]);	/* not stored at syscall entry */
+	ASSERT_EQ(0, ptrace(PTRACE_SYSCALL, pid, 0, 0));
+	ASSERT_EQ(pid, waitpid(pid, &st, 0));
+	ASSERT_TRUE(WIFEXITED(st));
+	EXPECT_EQ(5, WEXITSTATUS(st));
+	EXPECT_EQ(0x11, w[0]);
+	munmap(w, 4096);
 }
 
 /* ------------------------------------------------------------------ */
