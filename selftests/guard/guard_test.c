@@ -10,6 +10,7 @@
  * know the advice at all.
  */
 #define _GNU_SOURCE
+#define _FILE_OFFSET_BITS 64	/* /proc/self/mem offsets above 2 GiB on -m32 */
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -451,7 +452,7 @@ TEST_F(guard, kernel_access_efault)
 {
 	char *p = self->p, *g = p + 6 * pg, buf[16];
 	struct iovec local, remote;
-	int fds[2];
+	int fds[2], fd;
 
 	ASSERT_EQ(0, guard(g, 1));
 	ASSERT_EQ(0, pipe(fds));
@@ -481,6 +482,19 @@ TEST_F(guard, kernel_access_efault)
 	errno = 0;
 	EXPECT_EQ(-1, process_vm_writev(getpid(), &local, 1, &remote, 1, 0));
 	EXPECT_EQ(EFAULT, errno);
+
+	/* access_remote_vm: /proc/self/mem gives EIO at a guard. */
+	fd = open("/proc/self/mem", O_RDWR);
+	ASSERT_LE(0, fd);
+	errno = 0;
+	EXPECT_EQ(-1, pread(fd, buf, sizeof(buf), (off_t)(uintptr_t)(g + 8)));
+	EXPECT_EQ(EIO, errno);
+	errno = 0;
+	EXPECT_EQ(-1, pwrite(fd, buf, sizeof(buf), (off_t)(uintptr_t)(g + 8)));
+	EXPECT_EQ(EIO, errno);
+	EXPECT_EQ((ssize_t)sizeof(buf),
+		  pread(fd, buf, sizeof(buf), (off_t)(uintptr_t)(p + 8)));
+	close(fd);
 
 	/* MADV_POPULATE_READ cannot populate a guard. */
 	errno = 0;
@@ -512,6 +526,40 @@ TEST_F(guard, mlocked_einval)
 	EXPECT_EQ(0, unguard(p, 3));
 	EXPECT_TRUE(accessible(p + pg));
 	ASSERT_EQ(0, munlock(p, NPAGES * pg));
+}
+
+/* mlock() cannot populate a guard: ENOMEM, the guard stays. */
+TEST_F(guard, mlock_over_guard_enomem)
+{
+	char *p = self->p;
+
+	ASSERT_EQ(0, guard(p + 4 * pg, 1));
+	errno = 0;
+	EXPECT_EQ(-1, mlock(p, NPAGES * pg));
+	EXPECT_EQ(ENOMEM, errno);
+	EXPECT_TRUE(guarded(p + 4 * pg));
+	ASSERT_EQ(0, munlock(p, NPAGES * pg));
+}
+
+/* MADV_WIPEONFORK: the child's range is empty, guards included. */
+TEST_F(guard, wipeonfork_child_has_no_guards)
+{
+	char *p = self->p;
+	int status;
+	pid_t pid;
+
+	memset(p, 'w', NPAGES * pg);
+	ASSERT_EQ(0, guard(p + 2 * pg, 1));
+	ASSERT_EQ(0, madvise(p, NPAGES * pg, MADV_WIPEONFORK));
+	pid = fork();
+	if (pid == 0)
+		_exit(accessible(p + 2 * pg) && page_is(p + 2 * pg, 0) &&
+		      page_is(p + 3 * pg, 0) ? 0 : 1);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+	EXPECT_TRUE(guarded(p + 2 * pg));
+	EXPECT_TRUE(page_is(p + 3 * pg, 'w'));
 }
 
 /*
