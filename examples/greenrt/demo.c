@@ -174,7 +174,7 @@ int main(void)
 		.verbose = 2,
 	};
 	struct gr_stats s;
-	double t0 = now(), t;
+	double t0 = now(), t, tp[7] = { 0 };
 	int r, ok;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -209,6 +209,7 @@ int main(void)
 		gr_gate_init(&B.rest);
 		B.first = done + 1;
 		B.victim = victim >= B.first && victim < B.first + n ? victim : 0;
+		tp[0] -= now();
 		r = gr_start();
 		if (r) {
 			fprintf(stderr, "demo: gr_start: %s\n", strerror(-r));
@@ -221,22 +222,35 @@ int main(void)
 				return 1;
 			}
 		}
+		tp[0] += now();
+		tp[1] -= now();
 		/* Everyone at its deepest point (or killed on the way). */
 		gr_gate_wait_arrived(&B.deep, n, s0.killed);
+		tp[1] += now();
+		tp[2] -= now();
 		c = gr_committed();
 		if (c > peak)
 			peak = c;
 		if (rss() > peak_rss)
 			peak_rss = rss();
+		tp[2] += now();
+		tp[3] -= now();
 		gr_gate_open(&B.deep);
 		gr_gate_wait_arrived(&B.rest, n, s0.killed);
+		tp[3] += now();
+		tp[4] -= now();
 		gr_manager_sync();		/* the manager trims the parked stacks */
+		tp[4] += now();
+		tp[5] -= now();
 		c = gr_committed();
 		rest_sum += c;
 		if (c > rest_max)
 			rest_max = c;
+		tp[5] += now();
+		tp[6] -= now();
 		gr_gate_open(&B.rest);
 		gr_stop();			/* workers retire with exit_free */
+		tp[6] += now();
 		done += n;
 		nb++;
 		if (nb % every == 0 || done == total)
@@ -276,6 +290,9 @@ int main(void)
 		       s.exit_free_waits);
 	}
 	printf("elapsed             %.2f s\n", t);
+	if (getenv("GREENRT_DEMO_PROFILE"))
+		printf("phases              start+spawn %.2f, dive %.2f, measure %.2f, climb %.2f, trim %.2f, measure %.2f, finish+stop %.2f s\n",
+		       tp[0], tp[1], tp[2], tp[3], tp[4], tp[5], tp[6]);
 	ok = s.killed == 1 && s.overflow_seq == victim && s.finished == total - 1 &&
 	     s.spawned == total;
 	printf("result              %s\n", ok ? "OK" : "UNEXPECTED (see above)");

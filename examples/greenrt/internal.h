@@ -83,6 +83,7 @@ struct gr_coro {
 	_Atomic uint32_t done;		/* futex word for thread joins */
 	uint32_t park_gen;		/* bumped at every park */
 	uint32_t trim_gen;		/* park_gen the manager last trimmed */
+	uint32_t seen_gen;		/* park_gen the manager saw in its last pass */
 	uint32_t detached;
 	int status;			/* enum gr_status once dead */
 	uintptr_t fault_addr;
@@ -100,6 +101,7 @@ struct gr_stack {
 	struct gr_coro *_Atomic owner;	/* NULL while cached */
 	struct gr_stack *next;		/* cache list */
 	uint32_t index;			/* in the registry */
+	uintptr_t low_sp;		/* fallback: lowest parked sp since the last trim */
 	/* set by the SIGSEGV handler for the manager to match the record */
 	uintptr_t fault_addr;
 	unsigned long fault_seq;
@@ -192,6 +194,7 @@ struct gr_stack *gr_stack_by_id(uint32_t id);
 struct gr_stack *gr_stack_at(uint32_t i);
 uintptr_t gr_stack_top(const struct gr_stack *st);
 int gr_stack_trim(struct gr_stack *st, uintptr_t sp, size_t keep);
+bool gr_stack_trim_useful(struct gr_stack *st, uintptr_t sp, size_t keep);
 int gr_stack_query(const struct gr_stack *st, size_t *committed);
 void gr_stacks_trim_cached(void);
 void gr_stacks_destroy(void);
@@ -203,7 +206,7 @@ int gr_fault_worker_init(struct gr_worker *w);	/* on the worker: sigaltstack */
 /* manager.c */
 int gr_manager_start(void);
 void gr_manager_stop(void);
-void gr_manager_pass(void);
+void gr_manager_pass(bool all);
 
 /* thread.c */
 void gr_threads_wait_all(void);

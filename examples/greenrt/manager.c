@@ -124,7 +124,12 @@ static void read_events(void)
 	}
 }
 
-static void trim_parked(void)
+/*
+ * A coroutine parked for less than one pass is likely to run again at once:
+ * it is trimmed on the second pass that finds it parked (or at once when
+ * gr_manager_sync() asks for all).
+ */
+static void trim_parked(bool all)
 {
 	uint32_t i, n = atomic_load(&gr_rt.nstacks);
 	size_t keep = gr_rt.cfg.trim_keep;
@@ -137,12 +142,21 @@ static void trim_parked(void)
 		if (!c || atomic_load(&c->state) != GR_S_PARKED ||
 		    c->trim_gen == c->park_gen)
 			continue;
+		if (!all && c->seen_gen != c->park_gen) {
+			c->seen_gen = c->park_gen;
+			continue;
+		}
 		if (!atomic_compare_exchange_strong(&c->state, &s, GR_S_TRIMMING))
 			continue;
 		/* Pinned now; c may have been reused for another stack before. */
 		if (c->stack == st && atomic_load(&st->owner) == c) {
-			if (!gr_stack_trim(st, (uintptr_t)c->ctx.sp, keep))
+			uintptr_t sp = (uintptr_t)c->ctx.sp;
+
+			if (gr_stack_trim_useful(st, sp, keep) &&
+			    !gr_stack_trim(st, sp, keep)) {
 				gr_stat_inc(&gr_rt.st_trims_parked);
+				st->low_sp = sp;
+			}
 			c->trim_gen = c->park_gen;
 		}
 		atomic_store(&c->state, GR_S_PARKED);
@@ -151,11 +165,11 @@ static void trim_parked(void)
 	}
 }
 
-void gr_manager_pass(void)
+void gr_manager_pass(bool all)
 {
 	if (gr_rt.mode == GR_MODE_NATIVE)
 		read_events();
-	trim_parked();
+	trim_parked(all);
 	gr_stacks_trim_cached();
 }
 
@@ -198,7 +212,7 @@ static void *manager_main(void *arg)
 		if (read(gr_rt.efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 			break;
 		req = atomic_load(&gr_rt.mgr_req);
-		gr_manager_pass();
+		gr_manager_pass(req != atomic_load(&gr_rt.mgr_done));
 		print_fallback_kill();
 		t = now_ms();
 		if (t >= next_sample) {

@@ -191,7 +191,8 @@ static struct gr_coro *spawn(gr_fn fn, void *arg, bool detached)
 	atomic_store(&c->kill, 0);
 	atomic_store(&c->done, 0);
 	atomic_store(&c->joiner, NULL);
-	c->park_gen = c->trim_gen = 0;
+	/* A fresh generation: the manager must not match a previous user's. */
+	c->park_gen = c->trim_gen = c->seen_gen = c->park_gen + 0x10000;
 	c->detached = detached;
 	c->status = GR_OK;
 	c->fault_addr = 0;
@@ -354,6 +355,8 @@ static void after_switch(struct gr_worker *w, struct gr_coro *c)
 			break;
 		}
 		c->park_gen++;
+		if (!c->stack->low_sp || (uintptr_t)c->ctx.sp < c->stack->low_sp)
+			c->stack->low_sp = (uintptr_t)c->ctx.sp;
 		if (atomic_exchange(&c->permit, 0)) {
 			atomic_store(&c->state, GR_S_READY);
 			rq_push(c);

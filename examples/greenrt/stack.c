@@ -159,6 +159,7 @@ void gr_stack_put(struct gr_stack *st)
 {
 	atomic_store(&st->owner, NULL);
 	atomic_store(&st->dirty, 1);
+	st->low_sp = 0;
 	gr_lock(&gr_rt.stack_lock);
 	st->next = dirty;
 	dirty = st;
@@ -196,6 +197,24 @@ int gr_stack_trim(struct gr_stack *st, uintptr_t sp, size_t keep)
 	if (end <= low)
 		return 0;
 	return gr_sys3(SYS_madvise, low, end - low, MADV_DONTNEED);
+}
+
+/*
+ * Would a TRIM at sp free anything?  A TRIM changes page tables (and so
+ * flushes TLBs on every CPU running the process); skip it when nothing lies
+ * below sp - keep.  Native: QUERY's committed is exact.  Fallback: the lowest
+ * sp this stack was parked at since its last trim is our only hint.
+ */
+bool gr_stack_trim_useful(struct gr_stack *st, uintptr_t sp, size_t keep)
+{
+	uintptr_t cut = sp - st->start > keep + st->guard ?
+		(sp - keep) & ~(GR_PAGE - 1) : st->start + st->guard;
+	size_t committed;
+
+	if (gr_rt.mode == GR_MODE_NATIVE)
+		return !gr_stack_query(st, &committed) &&
+			committed > gr_stack_top(st) - cut;
+	return st->low_sp && st->low_sp < cut;
 }
 
 int gr_stack_query(const struct gr_stack *st, size_t *committed)

@@ -44,10 +44,18 @@ void (*gr_thread_exit_hook)(struct gr_tstack *ts);
 
 int gr_exit_free_available(void)
 {
-	/* Unknown flags: EINVAL before anything else, the thread keeps running. */
-	long r = gr_sys4(__NR_exit_free, 0, 0, 0, 0x80000000u);
-
-	return r == -EINVAL;
+	/*
+	 * Three calls that exit_free rejects before exiting, each with its own
+	 * errno.  Other kernels may have another system call at this number
+	 * (mainline 6.13+: setxattrat), so one EINVAL proves nothing; these
+	 * arguments are invalid for that one as well, whatever it answers.
+	 */
+	if (gr_sys4(__NR_exit_free, 0, 0, 0, 0x80000000u) != -EINVAL)
+		return 0;
+	if (gr_sys4(__NR_exit_free, 0, 0, 0, EXIT_FREE_U32) != -EINVAL)
+		return 0;
+	/* aligned for a 32-bit store, never mapped: EFAULT from validation */
+	return gr_sys4(__NR_exit_free, 0, 4, 0, EXIT_FREE_U32) == -EFAULT;
 }
 
 void *gr_tstack_base(struct gr_tstack *ts)
