@@ -339,7 +339,25 @@ static void trimmed(void *arg)
 	atomic_fetch_add(&intact, 1);
 }
 
-TEST_TIMEOUT(trim_bound, 180)
+/* Native only: fallback stacks are fully read/write, nothing to measure. */
+FIXTURE(native) {
+	int dummy;
+};
+
+FIXTURE_SETUP(native)
+{
+	const char *why = native_missing();
+
+	if (why)
+		SKIP(return, "%s", why);
+	unsetenv("GREENRT_FALLBACK");
+}
+
+FIXTURE_TEARDOWN(native)
+{
+}
+
+TEST_F_TIMEOUT(native, trim_bound, 180)
 {
 	const size_t deep = sizeof(long) == 8 ? 512 * KIB : 256 * KIB;
 	/*
@@ -352,12 +370,6 @@ TEST_TIMEOUT(trim_bound, 180)
 	struct gr_stats s;
 	int i;
 
-	const char *why = native_missing();
-
-	/* (fallback stacks are fully read/write: nothing to measure there) */
-	if (why)
-		SKIP(return, "%s", why);
-	unsetenv("GREENRT_FALLBACK");
 	/* watermark below the depth: one WATERMARK record per stack */
 	start(_metadata, GR_MODE_NATIVE, 2, deep / 2);
 	gr_gate_init(&deep_gate);
