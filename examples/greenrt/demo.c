@@ -51,14 +51,14 @@ static size_t pick_bytes(unsigned long n, size_t stack_max)
 
 	xorshift(&s);
 	r = xorshift(&s) % 1000;
-	if (r < 700) {
-		lo = 1 << 10; hi = 12 << 10;
+	if (r < 750) {
+		lo = 1 << 10; hi = 8 << 10;
 	} else if (r < 950) {
-		lo = 12 << 10; hi = 64 << 10;
+		lo = 8 << 10; hi = 48 << 10;
 	} else if (r < 995) {
-		lo = 64 << 10; hi = 512 << 10;
+		lo = 48 << 10; hi = 256 << 10;
 	} else {
-		lo = 512 << 10; hi = 2 << 20;
+		lo = 256 << 10; hi = 2 << 20;
 	}
 	if (hi > stack_max / 2)
 		hi = stack_max / 2;
