@@ -1,0 +1,2023 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * A seeded, reproducible fuzzer for the /dev/stackres ioctls (REGISTER,
+ * UNREGISTER, TRIM, QUERY, unknown numbers and sizes, read()) and for
+ * exit_free(2).
+ *
+ *	stackres_fuzz [-s SEED] [-n CALLS] [-m MAPS_EVERY] [-v]
+ *	(or FUZZ_SEED, FUZZ_CALLS, FUZZ_MAPS_EVERY in the environment)
+ *
+ * Every call's arguments come from one splitmix64 stream, so a seed and a
+ * call index name one call.  Memory addresses differ between runs with ASLR;
+ * the choices made from them do not.
+ *
+ * The fuzzer is not content with "some errno": it keeps a model of what it
+ * registered and knows the regions it points into, and predicts the exact
+ * outcome of every call from DESIGN.md's rules (EFAULT for the struct
+ * pointer first, then EINVAL, ENXIO, EEXIST, ...).  Where the rules leave a
+ * choice (the order of two unrelated checks, memory that may or may not be
+ * grown by a GUP path), the prediction is a set of errnos, always a subset
+ * of the errnos stackres(4) and exit_free(2) list.  A successful call is
+ * checked further: REGISTER's returned fields, QUERY's output against the
+ * model (committed, peak, grow_faults, overflows), exit_free's store
+ * (width, value, neighbouring bytes, exit status).  After a failed call
+ * /proc/self/maps must be unchanged: the fuzzer keeps a snapshot taken
+ * after its last legitimate change and compares every MAPS_EVERY failed
+ * calls (a difference names the calls since the last comparison).
+ *
+ * exit_free() runs in a task that shares our memory (CLONE_VM, not a
+ * thread, so its exit status is visible): a failing call returns and that
+ * task goes on with the next call; a successful one ends it, and a new task
+ * continues with the next index.
+ */
+#define _GNU_SOURCE
+#define _FILE_OFFSET_BITS 64
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/exit_free.h>
+#include <linux/stackres.h>
+
+#include "../kselftest.h"
+
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000
+#endif
+
+#define DEV		"/dev/stackres"
+#define ARENA_PAGES	64	/* private anonymous memory that REGISTER may use */
+#define FD2_PAGES	8	/* its top pages: two reservations of a second fd */
+#define HOLE_PAGES	32	/* a free range (STACKRES_MAP with a start) */
+#define MAX_LIVE	24
+#define SENTINEL	0xa5
+
+/* ------------------------------------------------------------------ */
+/* Random numbers: splitmix64, one stream for the whole run.           */
+
+static uint64_t rng;
+
+static uint64_t rnd(void)
+{
+	uint64_t z = (rng += 0x9e3779b97f4a7c15ULL);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+static uint64_t rn(uint64_t n)
+{
+	return n ? rnd() % n : 0;
+}
+
+static bool pct(unsigned int p)
+{
+	return rn(100) < p;
+}
+
+/* ------------------------------------------------------------------ */
+/* The ABI we run in.                                                  */
+
+static uint64_t PG, task_size, mmap_min;
+static bool is64, is_compat;
+static pid_t mytid;
+
+/* Values of interest for any 64-bit field. */
+static uint64_t boundary(void)
+{
+	static const uint64_t fixed[] = {
+		0, 1, 2, 7, 8, 0xfff, 0x1000, 0x1001, 0x2000, 0x10000,
+		0x7fffffff, 0x80000000, 0xfffff000, 0xffffffff,
+		0x100000000ULL, 0x100001000ULL, 0x7ffffffff000ULL,
+		0x800000000000ULL, 0x8000000000000000ULL,
+		0xfffffffffffff000ULL, 0xffffffffffffffffULL,
+		0xffff888000000000ULL,
+	};
+
+	switch (rn(5)) {
+	case 0:
+		return task_size + PG * rn(3) - PG;
+	case 1:
+		return rnd();
+	case 2:
+		return PG * rn(1 << 20);
+	default:
+		return fixed[rn(sizeof(fixed) / sizeof(fixed[0]))];
+	}
+}
+
+/* Addresses at or above task_size that fit in a pointer of this ABI. */
+static uint64_t kernel_addr(void)
+{
+	static const uint64_t k64[] = {
+		0xffff888000000000ULL, 0xffffffff81000000ULL,
+		0xffffffffff600000ULL, 0xfffffffffffff000ULL,
+		0xffffffffffffffc0ULL, 0xffffc90000000000ULL,
+	};
+	static const uint64_t k32[] = {
+		0xc0000000, 0xc1000000, 0xf0000000, 0xfffff000, 0xffffffc0,
+		0xffffe000,
+	};
+	uint64_t a;
+
+	if (is64)
+		a = k64[rn(6)];
+	else
+		a = k32[rn(6)];
+	if (a < task_size)
+		a = task_size + (pct(50) ? 0 : PG * rn(2));
+	return a;
+}
+
+static uint64_t noncanonical(void)
+{
+	static const uint64_t nc[] = {
+		0x0000800000000000ULL, 0x0000800000001000ULL,
+		0x8000000000000000ULL, 0x7fffffffffffffc0ULL,
+		0x0001000000000000ULL,
+	};
+
+	return nc[rn(5)];
+}
+
+/* ------------------------------------------------------------------ */
+/* Raw system calls: the exit_free task shares our TLS (and errno).     */
+
+static inline long raw_syscall(long nr, long a, long b, long c, long d)
+{
+	long ret;
+#if defined(__x86_64__)
+	register long r10 __asm__("r10") = d;
+
+	__asm__ volatile ("syscall"
+			  : "=a" (ret)
+			  : "a" (nr), "D" (a), "S" (b), "d" (c), "r" (r10)
+			  : "rcx", "r11", "memory");
+#elif defined(__i386__)
+	__asm__ volatile ("int $0x80"
+			  : "=a" (ret)
+			  : "a" (nr), "b" (a), "c" (b), "d" (c), "S" (d)
+			  : "memory");
+#else
+#error "x86 only"
+#endif
+	return ret;
+}
+
+/* ------------------------------------------------------------------ */
+/* /proc/self/maps snapshots, read with raw syscalls (no allocation).   */
+
+#define MAPS_SIZE	(128 * 1024)
+static char maps_snap[MAPS_SIZE], maps_now[MAPS_SIZE];
+static bool maps_dirty = true;
+static unsigned int maps_every = 8, maps_pending;
+static uint64_t maps_checks;
+static long maps_since;		/* first call index not yet compared */
+
+static long raw_read_file(const char *path, char *buf, size_t size)
+{
+	long fd, n, off = 0;
+
+#ifdef __NR_open
+	fd = raw_syscall(__NR_open, (long)path, O_RDONLY | O_CLOEXEC, 0, 0);
+#else
+	fd = raw_syscall(__NR_openat, AT_FDCWD, (long)path, O_RDONLY | O_CLOEXEC, 0);
+#endif
+	if (fd < 0)
+		return fd;
+	while ((size_t)off < size - 1) {
+		n = raw_syscall(__NR_read, fd, (long)(buf + off), size - 1 - off, 0);
+		if (n <= 0) {
+			if (n < 0)
+				off = n;
+			break;
+		}
+		off += n;
+	}
+	raw_syscall(__NR_close, fd, 0, 0, 0);
+	if (off >= 0)
+		buf[off] = 0;
+	return off;
+}
+
+static void maps_take(void)
+{
+	if (raw_read_file("/proc/self/maps", maps_snap, MAPS_SIZE) <= 0)
+		maps_snap[0] = 0;
+	maps_dirty = false;
+	maps_pending = 0;
+}
+
+/* Before a call: make sure the snapshot describes the memory now. */
+static void maps_before(long idx)
+{
+	if (maps_dirty) {
+		maps_take();
+		maps_since = idx;
+	}
+}
+
+/* After a failed call: returns false if the maps changed. */
+static bool maps_after_failure(long idx, bool force)
+{
+	if (++maps_pending < maps_every && !force)
+		return true;
+	maps_pending = 0;
+	maps_checks++;
+	if (raw_read_file("/proc/self/maps", maps_now, MAPS_SIZE) <= 0)
+		return false;
+	if (strcmp(maps_snap, maps_now))
+		return false;
+	maps_since = idx + 1;
+	return true;
+}
+
+/* Permissions of the VMA that contains @addr ("" if none), from maps_now. */
+static const char *perms_at(uint64_t addr)
+{
+	static char p[5];
+	char *line = maps_now;
+
+	while (*line) {
+		unsigned long long s, e;
+		char *nl = strchr(line, '\n');
+
+		if (sscanf(line, "%llx-%llx %4s", &s, &e, p) == 3 &&
+		    addr >= s && addr < e)
+			return p;
+		if (!nl)
+			break;
+		line = nl + 1;
+	}
+	return "";
+}
+
+/* ------------------------------------------------------------------ */
+/* The regions the fuzzer points into.                                  */
+
+/*
+ * Pointer arena, page by page:
+ *   0,1 rw private anon       2 PROT_NONE        3 read-only (shared memfd)
+ *   4   rw private anon       5 hole             6 rw private anon
+ *   7   rw shared memfd       8 hole
+ * so that a struct can lie across VMAs that all allow the access (6|7),
+ * across a read-only and a writable one (3|4), or run into memory that
+ * faults (1|2, 2|3, 4|5).
+ */
+static char *pa, *ro_alias;
+static char *arena, *hole, *shared_r, *file_r, *mix_r, *top_page;
+static uint64_t vdso_page, text_page, stack_page;
+
+static int stackres_fd = -1, fd2 = -1, ef_fd = -1;
+
+static bool setup_regions(void)
+{
+	int mfd = memfd_create("fuzz", 0);
+	char *p;
+
+	if (mfd < 0 || ftruncate(mfd, 8 * PG))
+		return false;
+
+	pa = mmap(NULL, 9 * PG, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (pa == MAP_FAILED)
+		return false;
+	if (mprotect(pa, 2 * PG, PROT_READ | PROT_WRITE) ||
+	    mprotect(pa + 4 * PG, PG, PROT_READ | PROT_WRITE) ||
+	    mprotect(pa + 6 * PG, PG, PROT_READ | PROT_WRITE) ||
+	    munmap(pa + 5 * PG, PG) || munmap(pa + 8 * PG, PG))
+		return false;
+	if (mmap(pa + 3 * PG, PG, PROT_READ, MAP_SHARED | MAP_FIXED, mfd, 0) == MAP_FAILED ||
+	    mmap(pa + 7 * PG, PG, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, mfd, PG) ==
+	    MAP_FAILED)
+		return false;
+	ro_alias = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+	if (ro_alias == MAP_FAILED)
+		return false;
+
+	/* Each REGISTER target region is followed by a hole. */
+	p = mmap(NULL, (ARENA_PAGES + 1) * PG, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED || munmap(p + ARENA_PAGES * PG, PG))
+		return false;
+	arena = p;
+
+	p = mmap(NULL, 5 * PG, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED || munmap(p + 4 * PG, PG))
+		return false;
+	shared_r = p;
+
+	p = mmap(NULL, 5 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE, mfd, 2 * PG);
+	if (p == MAP_FAILED || munmap(p + 4 * PG, PG))
+		return false;
+	file_r = p;
+
+	/* [2 pages private anon][2 pages shared anon][hole] */
+	p = mmap(NULL, 5 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED || munmap(p + 4 * PG, PG) ||
+	    mmap(p + 2 * PG, 2 * PG, PROT_READ | PROT_WRITE,
+		 MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED)
+		return false;
+	mix_r = p;
+
+	/* The last page of the user address space, if it is free (ASLR). */
+	p = mmap((void *)(uintptr_t)(task_size - PG), PG, PROT_READ | PROT_WRITE,
+		 MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	top_page = (p == (void *)(uintptr_t)(task_size - PG)) ? p : NULL;
+	if (p != MAP_FAILED && !top_page)
+		munmap(p, PG);
+
+	/* Last, so that no later mapping of ours lands in the free range. */
+	p = mmap(NULL, (HOLE_PAGES + 2) * PG, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED || munmap(p, (HOLE_PAGES + 2) * PG))
+		return false;
+	hole = p + PG;
+
+	vdso_page = getauxval(AT_SYSINFO_EHDR);
+	text_page = (uintptr_t)&setup_regions & ~(PG - 1);
+	stack_page = (uintptr_t)&p & ~(PG - 1);
+	if (!vdso_page)
+		vdso_page = text_page;
+	close(mfd);
+	return true;
+}
+
+/* ------------------------------------------------------------------ */
+/* Where a struct pointer points.                                       */
+
+enum pcls { P_OK, P_RO, P_BAD };
+
+enum pkind {
+	K_OK, K_ACROSS, K_RO, K_RO_ACROSS, K_NONE_TAIL, K_NONE, K_NONE_HEAD,
+	K_HOLE_TAIL, K_HOLE, K_NULL, K_LOW, K_KERNEL, K_TOP, K_NONCANON,
+	K_RES, K_GUARD, K_NR
+};
+
+static const char *const kind_name[K_NR] = {
+	"ok", "across-vmas", "read-only", "read-only|rw", "rw|none", "none",
+	"none|ro", "rw|hole", "hole", "NULL", "low", "kernel", "top-straddle",
+	"non-canonical", "uncommitted-res", "guard",
+};
+
+struct place {
+	uint64_t addr;
+	enum pcls cls;
+	enum pkind kind;
+	int res;		/* live[] index for K_RES and K_GUARD */
+};
+
+/* ------------------------------------------------------------------ */
+/* The model of our registrations.                                      */
+
+struct res {
+	int fd;			/* 1: stackres_fd, 2: fd2 */
+	uint32_t id;
+	bool mapped;		/* made by STACKRES_MAP: unmapped soon */
+	uint64_t start, end, guard_top, chunk, bottom, peak, steps;
+	uint64_t ovf_lo, ovf_hi;
+	uint32_t flags;
+};
+
+static struct res live[MAX_LIVE];
+static int nlive;
+static uint32_t dead_ids[64];
+static unsigned int ndead;
+
+static int find_res_addr(uint64_t a, int fd)
+{
+	int i;
+
+	for (i = 0; i < nlive; i++)
+		if (live[i].fd == fd && a >= live[i].start && a < live[i].end)
+			return i;
+	return -1;
+}
+
+static int find_res_id(uint32_t id)
+{
+	int i;
+
+	for (i = 0; i < nlive; i++)
+		if (live[i].fd == 1 && live[i].id == id)
+			return i;
+	return -1;
+}
+
+static bool overlaps_live(uint64_t s, uint64_t e)
+{
+	int i;
+
+	for (i = 0; i < nlive; i++)
+		if (s < live[i].end && live[i].start < e)
+			return true;
+	return false;
+}
+
+static void drop_res(int i)
+{
+	dead_ids[ndead++ % 64] = live[i].id;
+	live[i] = live[--nlive];
+}
+
+/* DESIGN.md's growth rule. */
+static void model_touch(struct res *r, uint64_t a)
+{
+	uint64_t nb;
+
+	if (a >= r->bottom || a < r->guard_top)
+		return;
+	nb = a & ~(PG - 1);
+	if (r->bottom - r->guard_top <= r->chunk)
+		nb = r->guard_top;
+	else if (r->bottom - r->chunk < nb)
+		nb = r->bottom - r->chunk;
+	r->bottom = nb;
+	r->steps++;
+	if (r->end - r->bottom > r->peak)
+		r->peak = r->end - r->bottom;
+}
+
+static int pick_fd1_res(bool need_uncommitted, bool need_guard)
+{
+	int i, c = 0, pick = -1;
+
+	for (i = 0; i < nlive; i++) {
+		struct res *r = &live[i];
+
+		if (r->fd != 1)
+			continue;
+		if (need_uncommitted && r->bottom - r->guard_top < PG)
+			continue;
+		if (need_guard && r->guard_top - r->start < PG)
+			continue;
+		if (rn(++c) == 0)
+			pick = i;
+	}
+	return pick;
+}
+
+static struct place place_struct(size_t size)
+{
+	struct place pl = { .cls = P_OK, .res = -1 };
+	uint64_t base = (uintptr_t)pa;
+	unsigned int w = rn(100);
+
+	if (w < 62)
+		pl.kind = K_OK;
+	else if (w < 67)
+		pl.kind = K_ACROSS;
+	else if (w < 75)
+		pl.kind = K_RES;
+	else
+		pl.kind = K_RO + rn(K_NR - K_RO);
+
+	switch (pl.kind) {
+	case K_OK:
+		pl.addr = base + rn(2 * PG - size + 1);
+		if (pct(50))
+			pl.addr &= ~7ULL;
+		break;
+	case K_ACROSS:
+		pl.addr = base + 7 * PG - 1 - rn(size - 1);
+		break;
+	case K_RO:
+		pl.addr = base + 3 * PG + rn(PG - size + 1);
+		pl.cls = P_RO;
+		break;
+	case K_RO_ACROSS:
+		pl.addr = base + 4 * PG - 1 - rn(size - 1);
+		pl.cls = P_RO;
+		break;
+	case K_NONE_TAIL:
+		pl.addr = base + 2 * PG - 1 - rn(size - 1);
+		pl.cls = P_BAD;
+		break;
+	case K_NONE:
+		pl.addr = base + 2 * PG + rn(PG - size + 1);
+		pl.cls = P_BAD;
+		break;
+	case K_NONE_HEAD:
+		pl.addr = base + 3 * PG - 1 - rn(size - 1);
+		pl.cls = P_BAD;
+		break;
+	case K_HOLE_TAIL:
+		pl.addr = base + 5 * PG - 1 - rn(size - 1);
+		pl.cls = P_BAD;
+		break;
+	case K_HOLE:
+		pl.addr = base + 5 * PG + rn(PG - size + 1);
+		pl.cls = P_BAD;
+		break;
+	case K_NULL:
+		pl.addr = 0;
+		pl.cls = P_BAD;
+		break;
+	case K_LOW:
+		pl.addr = 1 + rn(mmap_min > 1 ? mmap_min - 1 : 1);
+		pl.cls = P_BAD;
+		break;
+	case K_KERNEL:
+		pl.addr = kernel_addr() + (pct(50) ? 0 : rn(64));
+		pl.cls = P_BAD;
+		break;
+	case K_TOP:
+		pl.addr = task_size - 1 - rn(size - 1);
+		pl.cls = P_BAD;
+		break;
+	case K_NONCANON:
+		if (!is64) {
+			pl.kind = K_KERNEL;
+			pl.addr = kernel_addr();
+		} else {
+			pl.addr = noncanonical();
+		}
+		pl.cls = P_BAD;
+		break;
+	case K_RES:
+		pl.res = pick_fd1_res(true, false);
+		if (pl.res < 0) {
+			pl.kind = K_OK;
+			pl.addr = base + rn(PG);
+		} else {
+			struct res *r = &live[pl.res];
+			uint64_t hi = r->bottom;
+
+			if (hi > r->end - size)
+				hi = r->end - size;
+			if (hi <= r->guard_top) {
+				pl.kind = K_OK;
+				pl.addr = base + rn(PG);
+				pl.res = -1;
+			} else {
+				pl.addr = r->guard_top + rn(hi - r->guard_top);
+			}
+		}
+		break;
+	case K_GUARD:
+		pl.res = pick_fd1_res(false, true);
+		if (pl.res < 0) {
+			pl.kind = K_NONE;
+			pl.addr = base + 2 * PG + rn(PG - size + 1);
+		} else {
+			struct res *r = &live[pl.res];
+
+			pl.addr = r->start + rn(r->guard_top - r->start - size + 1);
+		}
+		pl.cls = P_BAD;
+		break;
+	default:
+		break;
+	}
+	return pl;
+}
+
+/* Store the struct at pl->addr as far as user space can. */
+static void put_struct(struct place *pl, const void *s, size_t size)
+{
+	uint64_t a = pl->addr, base = (uintptr_t)pa;
+
+	switch (pl->kind) {
+	case K_OK:
+	case K_ACROSS:
+		memcpy((void *)(uintptr_t)a, s, size);
+		break;
+	case K_RO:
+		memcpy(ro_alias + (a - base - 3 * PG), s, size);
+		break;
+	case K_RO_ACROSS: {
+		size_t head = base + 4 * PG - a;
+
+		memcpy(ro_alias + (a - base - 3 * PG), s, head);
+		memcpy((void *)(uintptr_t)(a + head), (const char *)s + head, size - head);
+		break;
+	}
+	case K_RES:
+		/* The first byte first: one growth step, as the model says. */
+		*(volatile char *)(uintptr_t)a = *(const char *)s;
+		model_touch(&live[pl->res], a);
+		maps_dirty = true;
+		memcpy((void *)(uintptr_t)a, s, size);
+		break;
+	default:
+		break;	/* faults: the content does not matter */
+	}
+}
+
+static void get_struct(struct place *pl, void *s, size_t size)
+{
+	memcpy(s, (void *)(uintptr_t)pl->addr, size);
+}
+
+/* A kernel-mode access to the guard: one OVERFLOW per fault taken. */
+static void guard_hit(struct place *pl)
+{
+	if (pl->kind == K_GUARD && pl->res >= 0) {
+		live[pl->res].ovf_lo += 1;
+		live[pl->res].ovf_hi += 2;	/* a copy routine may retry bytewise */
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Expectations and statistics.                                         */
+
+#define E_OK	0	/* bit 0 of an expectation set: success */
+#define BIT(e)	(1ULL << (e))
+
+static const char *ename(int e)
+{
+	static char buf[16];
+
+	switch (e) {
+	case 0: return "OK";
+	case EFAULT: return "EFAULT";
+	case EINVAL: return "EINVAL";
+	case ENXIO: return "ENXIO";
+	case EEXIST: return "EEXIST";
+	case ENOSPC: return "ENOSPC";
+	case ENOMEM: return "ENOMEM";
+	case ENOENT: return "ENOENT";
+	case ENOTTY: return "ENOTTY";
+	case EPERM: return "EPERM";
+	case EAGAIN: return "EAGAIN";
+	case EINTR: return "EINTR";
+	case ENOSYS: return "ENOSYS";
+	}
+	snprintf(buf, sizeof(buf), "errno %d", e);
+	return buf;
+}
+
+static void eset_str(uint64_t set, char *buf, size_t size)
+{
+	int e;
+
+	buf[0] = 0;
+	for (e = 0; e < 64; e++)
+		if (set & BIT(e))
+			snprintf(buf + strlen(buf), size - strlen(buf), "%s%s",
+				 buf[0] ? "|" : "", ename(e));
+}
+
+enum op { OP_REG, OP_UNREG, OP_TRIM, OP_QUERY, OP_UNKNOWN, OP_READ, OP_TOUCH,
+	  OP_REOPEN, OP_EXIT_FREE, OP_NR };
+static const char *const op_name[OP_NR] = {
+	"REGISTER", "UNREGISTER", "TRIM", "QUERY", "unknown-ioctl", "read",
+	"touch", "reopen", "exit_free",
+};
+
+/* counts[op][errno], errno < 64 (0 = success) */
+static uint64_t counts[OP_NR][64];
+static uint64_t kind_counts[K_NR];
+static bool verbose;
+static uint64_t seed;
+static long ncalls = 10000;
+static char failmsg[1024];
+
+#define FAIL(...) do {							\
+	snprintf(failmsg, sizeof(failmsg), __VA_ARGS__);		\
+	return false;							\
+} while (0)
+
+static void print_counts(int op)
+{
+	char line[512];
+	uint64_t tot = 0;
+	int e;
+
+	line[0] = 0;
+	for (e = 0; e < 64; e++) {
+		if (!counts[op][e])
+			continue;
+		tot += counts[op][e];
+		snprintf(line + strlen(line), sizeof(line) - strlen(line), " %s %" PRIu64,
+			 ename(e), counts[op][e]);
+	}
+	if (tot)
+		ksft_print_msg("  %-13s %7" PRIu64 ":%s\n", op_name[op], tot, line);
+}
+
+/* Common tail of one call: errno against the set, maps after failure. */
+static bool check_outcome(long idx, int op, long ret, int err, uint64_t expect,
+			  const char *what)
+{
+	char want[128];
+	int got = ret < 0 ? err : 0;
+
+	if (got < 64)
+		counts[op][got]++;
+	if (got >= 64 || !(expect & BIT(got))) {
+		eset_str(expect, want, sizeof(want));
+		FAIL("call %ld %s: got %s, expected %s (%s)", idx, op_name[op],
+		     ename(got), want, what);
+	}
+	if (got && !maps_after_failure(idx, false))
+		FAIL("calls %ld..%ld: /proc/self/maps changed by a failed call "
+		     "(last: %s %s)", maps_since, idx, op_name[op], what);
+	if (!got)
+		maps_dirty = true;
+	return true;
+}
+
+/* ------------------------------------------------------------------ */
+/* QUERY output against the model.                                      */
+
+static bool check_query(long idx, const struct stackres_query *q, struct res *r,
+			uint32_t qflags, uint64_t qaddr)
+{
+	if (q->id != r->id || q->start != r->start || q->len != r->end - r->start ||
+	    q->guard != r->guard_top - r->start)
+		FAIL("call %ld QUERY (flags %u addr %#llx): id %u start %#llx len %#llx "
+		     "guard %#llx, expected id %u start %#llx len %#llx guard %#llx", idx,
+		     qflags, (unsigned long long)qaddr, q->id,
+		     (unsigned long long)q->start, (unsigned long long)q->len,
+		     (unsigned long long)q->guard, r->id, (unsigned long long)r->start,
+		     (unsigned long long)(r->end - r->start),
+		     (unsigned long long)(r->guard_top - r->start));
+	if (q->committed != r->end - r->bottom || q->peak != r->peak ||
+	    q->grow_faults != r->steps)
+		FAIL("call %ld QUERY id %u: committed %#llx peak %#llx grow_faults %llu, "
+		     "model %#llx %#llx %llu", idx, r->id,
+		     (unsigned long long)q->committed, (unsigned long long)q->peak,
+		     (unsigned long long)q->grow_faults,
+		     (unsigned long long)(r->end - r->bottom),
+		     (unsigned long long)r->peak, (unsigned long long)r->steps);
+	if (q->overflows < r->ovf_lo || q->overflows > r->ovf_hi)
+		FAIL("call %ld QUERY id %u: overflows %llu, expected %llu..%llu", idx,
+		     r->id, (unsigned long long)q->overflows,
+		     (unsigned long long)r->ovf_lo, (unsigned long long)r->ovf_hi);
+	r->ovf_lo = r->ovf_hi = q->overflows;
+	return true;
+}
+
+static int do_ioctl(int fd, unsigned long cmd, uint64_t arg, int *err)
+{
+	int ret = ioctl(fd, cmd, (void *)(uintptr_t)arg);
+
+	*err = ret < 0 ? errno : 0;
+	return ret;
+}
+
+static bool query_id_now(long idx, int i, const char *when)
+{
+	struct stackres_query q = { .id = live[i].id };
+	int err;
+
+	if (do_ioctl(stackres_fd, STACKRES_IOC_QUERY, (uintptr_t)&q, &err))
+		FAIL("call %ld: QUERY id %u %s: %s", idx, live[i].id, when, ename(err));
+	return check_query(idx, &q, &live[i], 0, 0);
+}
+
+/* A reservation made with STACKRES_MAP: check, grow, unmap part, gone. */
+static bool retire_mapped(long idx, int i)
+{
+	struct res *r = &live[i];
+	struct stackres_query q = { .flags = STACKRES_QUERY_ADDR };
+	uint64_t cut;
+	int err;
+
+	if (!query_id_now(idx, i, "after STACKRES_MAP"))
+		return false;
+	if (r->bottom - r->guard_top >= PG && pct(50)) {
+		uint64_t a = r->guard_top + rn(r->bottom - r->guard_top);
+
+		*(volatile char *)(uintptr_t)a = 1;
+		model_touch(r, a);
+		if (!query_id_now(idx, i, "after growth"))
+			return false;
+	}
+	/* munmap of any part ends the whole reservation. */
+	cut = r->start + PG * rn((r->end - r->start) / PG);
+	if (munmap((void *)(uintptr_t)cut, PG))
+		FAIL("call %ld: munmap %#llx: %s", idx, (unsigned long long)cut,
+		     strerror(errno));
+	q.addr = r->start == cut ? r->end - 1 : r->start;
+	if (do_ioctl(stackres_fd, STACKRES_IOC_QUERY, (uintptr_t)&q, &err) != -1 ||
+	    err != ENOENT)
+		FAIL("call %ld: QUERY by addr after munmap of a part: %s, expected ENOENT",
+		     idx, ename(err));
+	q.flags = 0;
+	q.id = r->id;
+	if (do_ioctl(stackres_fd, STACKRES_IOC_QUERY, (uintptr_t)&q, &err) != -1 ||
+	    err != ENOENT)
+		FAIL("call %ld: QUERY by id after munmap of a part: %s, expected ENOENT",
+		     idx, ename(err));
+	if (munmap((void *)(uintptr_t)r->start, r->end - r->start))
+		FAIL("call %ld: munmap: %s", idx, strerror(errno));
+	drop_res(i);
+	maps_dirty = true;
+	return true;
+}
+
+/* ------------------------------------------------------------------ */
+/* REGISTER                                                             */
+
+enum tgt { T_ARENA, T_ARENA_OVER, T_SHARED, T_FILE, T_MIX, T_HOLE, T_STACK, T_VDSO,
+	   T_TEXT, T_ZERO, T_KERNEL, T_TOP, T_LOW, T_NR };
+
+static bool fuzz_register(long idx)
+{
+	static const unsigned int tw[T_NR] = { 40, 5, 5, 5, 5, 8, 2, 2, 3, 7, 5, 6, 7 };
+	struct stackres_reg r, out;
+	struct place pl = place_struct(sizeof(r));
+	unsigned int w = rn(100), t = 0, s;
+	uint64_t expect, start, len, end;
+	bool inval, map;
+	char what[400];
+	long ret;
+	int err;
+
+	while (w >= tw[t]) {
+		w -= tw[t];
+		t++;
+	}
+	memset(&r, 0, sizeof(r));
+	r.id = rnd();
+	r.flags = (pct(15) ? STACKRES_MAP : 0) | (pct(20) ? STACKRES_POPULATE : 0) |
+		  (pct(30) ? STACKRES_NOTIFY_GROW : 0);
+	if (pct(6))
+		r.flags |= 1u << (3 + rn(29));
+	if (pct(2))
+		r.flags = rnd();
+
+	switch (t) {
+	case T_ARENA:
+		s = rn(ARENA_PAGES);
+		start = (uintptr_t)arena + s * PG;
+		len = PG * (1 + rn(ARENA_PAGES - s));
+		break;
+	case T_ARENA_OVER:
+		s = rn(ARENA_PAGES);
+		start = (uintptr_t)arena + s * PG;
+		len = (ARENA_PAGES - s + 1 + rn(4)) * PG;
+		break;
+	case T_SHARED:
+	case T_FILE:
+		s = rn(4);
+		start = (uintptr_t)(t == T_SHARED ? shared_r : file_r) + s * PG;
+		len = PG * (1 + rn(4 - s));
+		break;
+	case T_MIX:
+		s = rn(2);
+		start = (uintptr_t)mix_r + s * PG;
+		len = (3 - s + rn(2)) * PG;
+		break;
+	case T_HOLE:
+		s = rn(HOLE_PAGES);
+		start = (uintptr_t)hole + s * PG;
+		len = PG * (1 + rn(HOLE_PAGES - s));
+		break;
+	case T_STACK:
+		start = stack_page;
+		len = PG;
+		break;
+	case T_VDSO:
+		start = vdso_page;
+		len = PG;
+		break;
+	case T_TEXT:
+		start = text_page;
+		len = PG * (1 + rn(2));
+		break;
+	case T_ZERO:
+		start = 0;
+		len = PG * (1 + rn(16));
+		if (pct(10))
+			len = PG << (12 + rn(8));
+		break;
+	case T_KERNEL:
+		start = kernel_addr() & ~(PG - 1);
+		len = PG * (1 + rn(4));
+		break;
+	case T_TOP:
+		start = task_size - PG * (1 + rn(4));
+		len = PG * (1 + rn(6));
+		break;
+	default: /* T_LOW */
+		start = PG * rn(16);
+		len = PG * (1 + rn(4));
+		break;
+	}
+	if (pct(10)) {
+		uint64_t m = boundary();
+
+		/* Keep the mixed range mixed; shorter arena ranges are arena ones. */
+		if (!(t == T_MIX && !(m & (PG - 1)) && m && start + m <= (uintptr_t)mix_r + 2 * PG))
+			len = m;
+		if (t == T_ARENA_OVER && start + len > start &&
+		    start + len <= (uintptr_t)arena + ARENA_PAGES * PG)
+			t = T_ARENA;
+	}
+	if (pct(5))
+		start += 1 + rn(PG - 1);	/* misaligned: EINVAL */
+	else if (pct(3))
+		start = kernel_addr() & ~(PG - 1);
+	r.start = start;
+	r.len = len;
+
+	if (t == T_ARENA && pct(50)) {
+		/* A well-formed request: only the pointer and overlaps decide. */
+		uint64_t pages = len / PG;
+
+		r.guard = PG * rn(pages / 2 + 1);
+		r.commit = PG * rn(pages - r.guard / PG + 1);
+		r.chunk = pct(50) ? 0 : PG * (1 + rn(8));
+		r.watermark = pct(50) ? 0 : PG * rn(pages + 1);
+		r.flags &= STACKRES_POPULATE | STACKRES_NOTIFY_GROW;
+		goto generated;
+	}
+	if (pct(20))
+		r.guard = 0;
+	else if (pct(75) && len <= 1ULL << 40)
+		r.guard = PG * rn(len / PG / 2 + 1);
+	else
+		r.guard = boundary();
+	if (pct(20))
+		r.commit = 0;
+	else if (pct(75) && r.guard <= len && len <= 1ULL << 40)
+		r.commit = PG * rn((len - r.guard) / PG + 1);
+	else
+		r.commit = boundary();
+	if (pct(30))
+		r.chunk = 0;
+	else if (pct(60))
+		r.chunk = PG * (1 + rn(32));
+	else
+		r.chunk = boundary();
+	if (pct(40))
+		r.watermark = 0;
+	else if (pct(70))
+		r.watermark = PG * rn(len / PG + 1);
+	else
+		r.watermark = rnd();
+generated:
+	/* Populating gigabytes would only measure the OOM killer. */
+	if ((r.flags & STACKRES_POPULATE) && r.commit > 4 * 1024 * 1024)
+		r.flags &= ~STACKRES_POPULATE;
+	/* Keep live[] bounded: no new reservation when it is full. */
+	if (nlive >= MAX_LIVE - 1)
+		r.len = 0;
+
+	map = r.flags & STACKRES_MAP;
+	inval = (r.flags & ~(STACKRES_MAP | STACKRES_POPULATE | STACKRES_NOTIFY_GROW)) ||
+		((r.start | r.len | r.guard | r.commit | r.chunk) & (PG - 1)) ||
+		!r.len || r.guard > r.len || r.commit > r.len - r.guard ||
+		r.len > task_size ||
+		((r.start || !map) && r.start > task_size - r.len);
+	end = r.start + r.len;
+
+	if (pl.cls != P_OK) {
+		expect = BIT(EFAULT);
+		guard_hit(&pl);
+	} else if (inval) {
+		expect = BIT(EINVAL);
+	} else if (map) {
+		if (!r.start)
+			expect = r.len <= task_size / 8 ? BIT(E_OK) : BIT(E_OK) | BIT(ENOMEM);
+		else if (r.start < mmap_min)
+			expect = BIT(EINVAL);
+		else if ((t == T_HOLE && end <= (uintptr_t)hole + HOLE_PAGES * PG) ||
+			 (t == T_LOW && end <= 0x100000))
+			expect = BIT(E_OK);
+		else if (t == T_HOLE || t == T_LOW || t == T_TOP)
+			/* runs past what we know to be free */
+			expect = BIT(E_OK) | BIT(EEXIST) | BIT(ENOMEM);
+		else
+			expect = BIT(EEXIST);
+	} else if (t == T_ARENA && end <= (uintptr_t)arena + ARENA_PAGES * PG) {
+		expect = overlaps_live(r.start, end) ? BIT(EEXIST) : BIT(E_OK);
+	} else {
+		expect = BIT(ENXIO);
+	}
+	/* A page-multiple chunk beyond the address space may be refused. */
+	if (!(expect & BIT(EFAULT)) && !inval && r.chunk > task_size)
+		expect |= BIT(EINVAL);
+	/* A huge STACKRES_MAP charge-free mapping may still find no room. */
+	if ((expect & BIT(E_OK)) && map && r.len > task_size / 8)
+		expect |= BIT(ENOMEM);
+
+	snprintf(what, sizeof(what),
+		 "ptr %s %#llx, target %u, start %#llx len %#llx guard %#llx commit %#llx "
+		 "chunk %#llx wm %#llx flags %#x", kind_name[pl.kind],
+		 (unsigned long long)pl.addr, t, (unsigned long long)r.start,
+		 (unsigned long long)r.len, (unsigned long long)r.guard,
+		 (unsigned long long)r.commit, (unsigned long long)r.chunk,
+		 (unsigned long long)r.watermark, r.flags);
+	if (verbose)
+		ksft_print_msg("%ld REGISTER %s\n", idx, what);
+	kind_counts[pl.kind]++;
+
+	put_struct(&pl, &r, sizeof(r));
+	maps_before(idx);
+	ret = do_ioctl(stackres_fd, STACKRES_IOC_REGISTER, pl.addr, &err);
+	if (!check_outcome(idx, OP_REG, ret, err, expect, what))
+		return false;
+	if (ret)
+		return true;
+
+	/* Success: the struct comes back with id (and start for MAP) set. */
+	get_struct(&pl, &out, sizeof(out));
+	if (!out.id || find_res_id(out.id) >= 0)
+		FAIL("call %ld REGISTER: id %u (0 or in use)", idx, out.id);
+	if (out.len != r.len || out.guard != r.guard || out.commit != r.commit ||
+	    out.chunk != r.chunk || out.watermark != r.watermark || out.flags != r.flags)
+		FAIL("call %ld REGISTER: input fields changed (%s)", idx, what);
+	if (map && !r.start) {
+		if ((out.start & (PG - 1)) || out.start < mmap_min ||
+		    out.start > task_size - r.len)
+			FAIL("call %ld REGISTER|MAP: start %#llx", idx,
+			     (unsigned long long)out.start);
+	} else if (out.start != r.start) {
+		FAIL("call %ld REGISTER: start %#llx, passed %#llx", idx,
+		     (unsigned long long)out.start, (unsigned long long)r.start);
+	}
+	live[nlive] = (struct res) {
+		.fd = 1, .id = out.id, .mapped = map, .start = out.start,
+		.end = out.start + r.len, .guard_top = out.start + r.guard,
+		.chunk = r.chunk ? r.chunk : STACKRES_DEFAULT_CHUNK,
+		.bottom = out.start + r.len - r.commit, .peak = r.commit,
+		.flags = r.flags,
+	};
+	nlive++;
+
+	/* Protections: committed top read/write, the rest PROT_NONE. */
+	if (raw_read_file("/proc/self/maps", maps_now, MAPS_SIZE) > 0) {
+		struct res *n = &live[nlive - 1];
+
+		if (r.commit && strncmp(perms_at(n->end - 1), "rw", 2))
+			FAIL("call %ld REGISTER: committed top is '%s', not rw", idx,
+			     perms_at(n->end - 1));
+		if (r.commit < r.len && strncmp(perms_at(n->start), "---", 3))
+			FAIL("call %ld REGISTER: uncommitted bottom is '%s', not ---",
+			     idx, perms_at(n->start));
+	}
+	if (map)
+		return retire_mapped(idx, nlive - 1);
+	return true;
+}
+
+/* ------------------------------------------------------------------ */
+/* UNREGISTER, TRIM, QUERY                                              */
+
+/* An id to pass: mostly live, some dead, fd2's, 0, random. */
+static uint32_t pick_id(void)
+{
+	unsigned int w = rn(100);
+	int i;
+
+	if (w < 50 && nlive) {
+		i = rn(nlive);
+		return live[i].id;
+	}
+	if (w < 70 && ndead)
+		return dead_ids[rn(ndead < 64 ? ndead : 64)];
+	if (w < 80)
+		return 0;
+	if (w < 90)
+		return ~0u - rn(2);
+	return rn(4) ? rn(64) : (uint32_t)rnd();
+}
+
+static bool fuzz_unregister(long idx)
+{
+	struct place pl = place_struct(sizeof(uint32_t));
+	uint32_t id = pick_id();
+	int i = find_res_id(id), err;
+	uint64_t expect;
+	char what[128];
+	long ret;
+
+	if (pl.cls == P_BAD) {
+		expect = BIT(EFAULT);
+		guard_hit(&pl);
+	} else {
+		expect = i >= 0 ? BIT(E_OK) : BIT(ENOENT);
+	}
+	snprintf(what, sizeof(what), "ptr %s %#llx id %u", kind_name[pl.kind],
+		 (unsigned long long)pl.addr, id);
+	kind_counts[pl.kind]++;
+	put_struct(&pl, &id, sizeof(id));
+	maps_before(idx);
+	ret = do_ioctl(stackres_fd, STACKRES_IOC_UNREGISTER, pl.addr, &err);
+	if (!check_outcome(idx, OP_UNREG, ret, err, expect, what))
+		return false;
+	if (!ret) {
+		maps_dirty = false;	/* UNREGISTER leaves the mapping as it is */
+		if (!maps_after_failure(idx, true))
+			FAIL("call %ld: UNREGISTER changed /proc/self/maps", idx);
+		drop_res(i);
+	}
+	return true;
+}
+
+static bool fuzz_trim(long idx)
+{
+	struct stackres_trim t = { .id = pick_id() };
+	struct place pl = place_struct(sizeof(t));
+	int i = find_res_id(t.id), err;
+	uint64_t expect;
+	struct res *r = i >= 0 ? &live[i] : NULL;
+	bool sp_ok = false;
+	char what[200];
+	long ret;
+
+	if (pct(10))
+		t.pad = rnd() | 1;
+	if (r && pct(70))
+		t.sp = r->guard_top + rn(r->end - r->guard_top + 1);
+	else if (r && pct(50))
+		t.sp = (uint64_t[]){ r->guard_top - 1, r->end + 1, r->start, r->end,
+				     r->guard_top, r->end + (1ULL << 32) }[rn(6)];
+	else
+		t.sp = boundary();
+	if (pct(40))
+		t.keep = 0;
+	else if (pct(60) && r)
+		t.keep = rn(r->end - r->start + PG);
+	else
+		t.keep = boundary();
+
+	if (r)
+		sp_ok = t.sp >= r->guard_top && t.sp <= r->end;
+	if (pl.cls == P_BAD) {
+		expect = BIT(EFAULT);
+		guard_hit(&pl);
+	} else if (t.pad) {
+		expect = r ? BIT(EINVAL) : BIT(EINVAL) | BIT(ENOENT);
+	} else if (!r) {
+		expect = BIT(ENOENT);
+	} else if (!sp_ok) {
+		expect = BIT(EINVAL);
+	} else {
+		expect = BIT(E_OK);
+	}
+	snprintf(what, sizeof(what), "ptr %s %#llx id %u pad %#x sp %#llx keep %#llx",
+		 kind_name[pl.kind], (unsigned long long)pl.addr, t.id, t.pad,
+		 (unsigned long long)t.sp, (unsigned long long)t.keep);
+	kind_counts[pl.kind]++;
+	put_struct(&pl, &t, sizeof(t));
+	r = i >= 0 ? &live[i] : NULL;	/* put_struct may have grown it */
+	maps_before(idx);
+	ret = do_ioctl(stackres_fd, STACKRES_IOC_TRIM, pl.addr, &err);
+	if (!check_outcome(idx, OP_TRIM, ret, err, expect, what))
+		return false;
+	if (!ret) {
+		/* Pages entirely below sp - keep, above the guard, go. */
+		if (t.keep < t.sp - r->guard_top) {
+			uint64_t x = (t.sp - t.keep) & ~(PG - 1);
+
+			if (x < r->guard_top)
+				x = r->guard_top;
+			if (x > r->bottom)
+				r->bottom = x;
+		}
+		if (pct(25))
+			return query_id_now(idx, i, "after TRIM");
+	}
+	return true;
+}
+
+static bool fuzz_query(long idx)
+{
+	struct stackres_query q, out;
+	struct place pl = place_struct(sizeof(q));
+	unsigned int w = rn(100);
+	uint64_t expect;
+	int i = -1, err;
+	char what[200];
+	long ret;
+
+	memset(&q, 0x5a, sizeof(q));
+	q.id = pick_id();
+	q.flags = pct(50) ? STACKRES_QUERY_ADDR : 0;
+	if (pct(8))
+		q.flags = rnd() & (pct(50) ? 0xff : ~0u);
+	if (w < 50 && nlive) {
+		struct res *r = &live[rn(nlive)];
+
+		q.addr = r->start + rn(r->end - r->start);
+	} else if (w < 60 && nlive) {
+		q.addr = live[rn(nlive)].end;
+	} else if (w < 70 && nlive) {
+		q.addr = live[rn(nlive)].start - 1;
+	} else if (w < 80 && nlive) {
+		/* Only the low 32 bits name a reservation on a 32-bit ABI. */
+		q.addr = live[rn(nlive)].start + (1ULL << 32);
+	} else {
+		q.addr = boundary();
+	}
+
+	if (q.flags & STACKRES_QUERY_ADDR)
+		i = find_res_addr(q.addr, 1);
+	else
+		i = find_res_id(q.id);
+	if (pl.cls == P_BAD) {
+		expect = BIT(EFAULT);
+		guard_hit(&pl);
+	} else if (q.flags & ~STACKRES_QUERY_ADDR) {
+		expect = i >= 0 ? BIT(EINVAL) : BIT(EINVAL) | BIT(ENOENT);
+	} else if (i < 0) {
+		expect = BIT(ENOENT);
+	} else if (pl.cls == P_RO) {
+		expect = BIT(EFAULT);
+	} else {
+		expect = BIT(E_OK);
+	}
+	snprintf(what, sizeof(what), "ptr %s %#llx id %u flags %#x addr %#llx",
+		 kind_name[pl.kind], (unsigned long long)pl.addr, q.id, q.flags,
+		 (unsigned long long)q.addr);
+	kind_counts[pl.kind]++;
+	put_struct(&pl, &q, sizeof(q));
+	maps_before(idx);
+	ret = do_ioctl(stackres_fd, STACKRES_IOC_QUERY, pl.addr, &err);
+	if (!check_outcome(idx, OP_QUERY, ret, err, expect, what))
+		return false;
+	if (!ret) {
+		maps_dirty = false;	/* QUERY changes nothing */
+		get_struct(&pl, &out, sizeof(out));
+		return check_query(idx, &out, &live[i], q.flags, q.addr);
+	}
+	return true;
+}
+
+/* ------------------------------------------------------------------ */
+/* Unknown ioctl numbers and sizes                                      */
+
+static bool generic_cmd(unsigned int cmd)
+{
+	unsigned int type = _IOC_TYPE(cmd);
+
+	/* fs/ioctl.c handles these for every file before the driver does. */
+	return type == 0 || type == 'T' || type == 'X' || type == 'f' ||
+	       type == 0x94 || type == 0x15;
+}
+
+static bool fuzz_unknown(long idx)
+{
+	static const unsigned int known[] = {
+		STACKRES_IOC_REGISTER, STACKRES_IOC_UNREGISTER, STACKRES_IOC_TRIM,
+		STACKRES_IOC_QUERY,
+	};
+	struct place pl = place_struct(8);
+	unsigned int cmd, k = known[rn(4)], n;
+	char what[100];
+	uint64_t arg;
+	long ret;
+	int err;
+
+	do {
+		switch (rn(5)) {
+		case 0:	/* a known number with another size */
+			do {
+				n = pct(50) ? rn(256) : rn(1 << 14);
+			} while (n == _IOC_SIZE(k));
+			cmd = (k & ~(_IOC_SIZEMASK << _IOC_SIZESHIFT)) | n << _IOC_SIZESHIFT;
+			break;
+		case 1:	/* another direction */
+			cmd = (k & ~(_IOC_DIRMASK << _IOC_DIRSHIFT)) |
+			      (unsigned int)rn(4) << _IOC_DIRSHIFT;
+			break;
+		case 2:	/* our magic, another number */
+			cmd = _IOC(rn(4), STACKRES_IOC_MAGIC, rn(256), rn(1 << 14));
+			break;
+		case 3:
+			cmd = rn(4) ? (uint32_t)rnd() : (uint32_t)boundary();
+			break;
+		default:	/* off by one */
+			cmd = k + (pct(50) ? 1 : -1);
+			break;
+		}
+	} while (generic_cmd(cmd) || cmd == known[0] || cmd == known[1] ||
+		 cmd == known[2] || cmd == known[3]);
+	arg = pct(70) ? pl.addr : boundary();
+	snprintf(what, sizeof(what), "cmd %#x arg %#llx", cmd, (unsigned long long)arg);
+	maps_before(idx);
+	ret = do_ioctl(stackres_fd, cmd, arg, &err);
+	return check_outcome(idx, OP_UNKNOWN, ret, err, BIT(ENOTTY), what);
+}
+
+/* ------------------------------------------------------------------ */
+/* read(): records are whole, and plausible user values                 */
+
+static bool check_records(long idx, const struct stackres_event *ev, int n)
+{
+	int j;
+
+	for (j = 0; j < n; j++) {
+		const struct stackres_event *e = &ev[j];
+		bool bad;
+
+		if (e->type == STACKRES_EV_LOST) {
+			bad = e->id || e->tid || e->addr || !e->committed || e->err;
+		} else {
+			bad = e->type < STACKRES_EV_GROW || e->type > STACKRES_EV_FAILED ||
+			      !e->id || (pid_t)e->tid != mytid || e->addr >= task_size ||
+			      e->committed >= task_size ||
+			      (e->type != STACKRES_EV_FAILED && e->err) ||
+			      (e->type == STACKRES_EV_FAILED && (!e->err || e->err > 4095));
+			if (!bad) {
+				int i = find_res_id(e->id);
+
+				/* A live reservation: the address lies in it. */
+				if (i >= 0 && (e->addr < live[i].start ||
+					       e->addr >= live[i].end ||
+					       e->committed > live[i].end - live[i].start))
+					bad = true;
+			}
+		}
+		if (bad)
+			FAIL("call %ld read: implausible record type %u id %u tid %u err %u "
+			     "addr %#llx committed %#llx", idx, e->type, e->id, e->tid,
+			     e->err, (unsigned long long)e->addr,
+			     (unsigned long long)e->committed);
+	}
+	return true;
+}
+
+/* Where access_ok() ends: TASK_SIZE_MAX of the kernel (also for ia32 tasks). */
+static uint64_t uaccess_limit(void)
+{
+	return is_compat ? 0x7ffffffff000ULL : task_size;
+}
+
+static bool fuzz_read(long idx)
+{
+	static struct stackres_event buf[512];
+	struct pollfd pfd = { .fd = stackres_fd, .events = POLLIN };
+	struct place pl = place_struct(sizeof(struct stackres_event));
+	bool avail, own = pct(40);
+	uint64_t expect, addr;
+	size_t count;
+	char what[100];
+	long ret;
+	int err;
+
+	switch (rn(4)) {
+	case 0:
+		count = rn(sizeof(struct stackres_event));
+		break;
+	case 1:
+		count = sizeof(struct stackres_event) * (1 + rn(8));
+		break;
+	case 2:
+		count = rn(4096);
+		break;
+	default:
+		count = pct(50) ? sizeof(buf) : (size_t)boundary();
+		break;
+	}
+	if (poll(&pfd, 1, 0) < 0)
+		FAIL("call %ld poll: %s", idx, strerror(errno));
+	avail = pfd.revents & POLLIN;
+	addr = own ? (uintptr_t)buf : pl.addr;
+	if (own && count > sizeof(buf))
+		count = sizeof(buf);
+	/* Into a reservation: one record, so nothing lands beyond its end. */
+	if (!own && pl.kind == K_RES && count >= sizeof(struct stackres_event))
+		count = sizeof(struct stackres_event);
+	if (count < sizeof(struct stackres_event))
+		expect = BIT(EINVAL);
+	else if (!avail)
+		expect = BIT(EAGAIN);
+	else if (!own && pl.cls != P_OK)
+		expect = BIT(EFAULT);
+	else
+		expect = BIT(E_OK);
+	/* More than fits before the next unwritable page: EFAULT or a part. */
+	if (expect == BIT(E_OK) && !own && pl.kind != K_RES) {
+		uint64_t room = (uintptr_t)pa + (pl.kind == K_ACROSS ? 7 : 2) * PG - pl.addr;
+
+		if (pl.kind == K_ACROSS)
+			room += PG;
+		if (count > room)
+			expect |= BIT(EFAULT);
+	}
+	if (!own && avail && expect == BIT(EFAULT))
+		guard_hit(&pl);
+	/*
+	 * read(2) checks access_ok(buf, count) before the driver sees the
+	 * call: a range past the top of the address space is EFAULT first.
+	 */
+	if (addr + count < addr || addr + count > uaccess_limit())
+		expect |= BIT(EFAULT);
+	/* The copy out grows the reservation it lands in. */
+	if (!own && avail && pl.kind == K_RES && count >= sizeof(struct stackres_event)) {
+		model_touch(&live[pl.res], addr);
+		maps_dirty = true;
+	}
+	snprintf(what, sizeof(what), "buf %s %#llx count %#zx avail %d",
+		 own ? "own" : kind_name[pl.kind], (unsigned long long)addr, count, avail);
+	maps_before(idx);
+	ret = read(stackres_fd, (void *)(uintptr_t)addr, count);
+	err = ret < 0 ? errno : 0;
+	if (!check_outcome(idx, OP_READ, ret, err, expect, what))
+		return false;
+	if (ret < 0)
+		return true;
+	maps_dirty = !own;
+	if (!ret || ret % sizeof(struct stackres_event) || (size_t)ret > count)
+		FAIL("call %ld read: %ld bytes for count %zu", idx, ret, count);
+	if (own || pl.kind == K_OK || pl.kind == K_ACROSS || pl.kind == K_RES) {
+		static struct stackres_event copy[512];
+		size_t n = ret / sizeof(struct stackres_event);
+
+		if (n > 512)
+			n = 512;
+		memcpy(copy, (void *)(uintptr_t)addr, n * sizeof(copy[0]));
+		return check_records(idx, copy, n);
+	}
+	return true;
+}
+
+/* ------------------------------------------------------------------ */
+/* Direct memory use: growth from user mode.                            */
+
+static bool fuzz_touch(long idx)
+{
+	int i = pick_fd1_res(true, false);
+	struct res *r;
+	uint64_t a;
+
+	if (i < 0)
+		return true;
+	r = &live[i];
+	a = r->guard_top + rn(r->bottom - r->guard_top);
+	*(volatile char *)(uintptr_t)a = 1;
+	model_touch(r, a);
+	counts[OP_TOUCH][0]++;
+	maps_dirty = true;
+	if (pct(50))
+		return query_id_now(idx, i, "after growth");
+	return true;
+}
+
+/* The last close ends the file's reservations. */
+static bool fuzz_reopen(long idx)
+{
+	struct stackres_query q = { .flags = STACKRES_QUERY_ADDR };
+	uint64_t probe = 0;
+	int i, err;
+
+	for (i = nlive - 1; i >= 0; i--) {
+		if (live[i].fd == 1) {
+			probe = live[i].start;
+			drop_res(i);
+		}
+	}
+	close(stackres_fd);
+	stackres_fd = open(DEV, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	if (stackres_fd < 0)
+		FAIL("call %ld: reopen " DEV ": %s", idx, strerror(errno));
+	counts[OP_REOPEN][0]++;
+	if (probe) {
+		q.addr = probe;
+		if (do_ioctl(stackres_fd, STACKRES_IOC_QUERY, (uintptr_t)&q, &err) != -1 ||
+		    err != ENOENT)
+			FAIL("call %ld: a reservation outlived its file (%s)", idx, ename(err));
+	}
+	return true;
+}
+
+/* Two reservations of a second file: EEXIST across files, ENOENT by id. */
+static bool setup_fd2(void)
+{
+	struct stackres_reg r = { .len = 4 * PG, .guard = PG, .commit = PG };
+	int k;
+
+	fd2 = open(DEV, O_RDWR | O_CLOEXEC);
+	if (fd2 < 0)
+		return false;
+	for (k = 0; k < 2; k++) {
+		r.start = (uintptr_t)arena + (ARENA_PAGES - FD2_PAGES + 4 * k) * PG;
+		if (ioctl(fd2, STACKRES_IOC_REGISTER, &r))
+			return false;
+		live[nlive++] = (struct res) {
+			.fd = 2, .id = r.id, .start = r.start, .end = r.start + r.len,
+			.guard_top = r.start + r.guard, .chunk = STACKRES_DEFAULT_CHUNK,
+			.bottom = r.start + r.len - r.commit, .peak = r.commit,
+		};
+	}
+	return true;
+}
+
+static bool run_stackres(void)
+{
+	long idx;
+	bool ok = true;
+
+	for (idx = 0; idx < ncalls && ok; idx++) {
+		unsigned int w = rn(100);
+
+		if (w < 30 && nlive >= MAX_LIVE - 2)
+			ok = fuzz_unregister(idx);
+		else if (w < 30)
+			ok = fuzz_register(idx);
+		else if (w < 42)
+			ok = fuzz_unregister(idx);
+		else if (w < 58)
+			ok = fuzz_trim(idx);
+		else if (w < 78)
+			ok = fuzz_query(idx);
+		else if (w < 88)
+			ok = fuzz_unknown(idx);
+		else if (w < 94)
+			ok = fuzz_read(idx);
+		else if (w < 99)
+			ok = fuzz_touch(idx);
+		else
+			ok = fuzz_reopen(idx);
+	}
+	/* Whatever is still pending. */
+	if (ok && !maps_dirty && !maps_after_failure(idx, true)) {
+		snprintf(failmsg, sizeof(failmsg),
+			 "calls %ld..%ld: /proc/self/maps changed by a failed call",
+			 maps_since, idx - 1);
+		ok = false;
+	}
+	/* The model and the module agree on every live reservation at the end. */
+	for (int i = 0; ok && i < nlive; i++)
+		if (live[i].fd == 1)
+			ok = query_id_now(idx, i, "at the end");
+	return ok;
+}
+
+/* ------------------------------------------------------------------ */
+/* exit_free                                                            */
+
+enum ekind { EK_NULL, EK_RW, EK_SHARED, EK_RO, EK_NONE, EK_HOLE, EK_TEXT, EK_VDSO,
+	     EK_KERNEL, EK_TOP, EK_BEYOND, EK_NONCANON, EK_LOW, EK_RES_UNCOMMITTED,
+	     EK_RES_GUARD, EK_RES_COMMITTED, EK_NR };
+static const char *const ekind_name[EK_NR] = {
+	"NULL", "rw", "shared", "read-only", "none", "hole", "text", "vdso",
+	"kernel", "top", "beyond-top", "non-canonical", "low",
+	"uncommitted-res", "guard", "committed-res",
+};
+
+/* Shared between this task and the exit_free task (CLONE_VM). */
+struct ef_state {
+	volatile long idx;		/* call in flight */
+	volatile int phase;		/* EF_* */
+	long from, to;
+	/* the call in flight */
+	uint64_t addr, val, expect;
+	uint32_t flags;
+	int status, width, kind;
+	bool window;			/* sentinel window around addr */
+};
+enum { EF_RUNNING, EF_CALLING, EF_DONE, EF_FAILED };
+
+static struct ef_state ef;
+static uint64_t ef_kinds[EK_NR], ef_spawns, ef_uncommitted_ok;
+static struct stackres_reg ef_res;
+static bool ef_have_res;
+
+static void ef_generate(void)
+{
+	uint64_t base = (uintptr_t)pa;
+	unsigned int w = rn(100);
+	uint32_t f;
+	int kind;
+
+	if (w < 45)
+		f = rn(8);
+	else if (w < 80)
+		f = (uint32_t[]){ 0, EXIT_FREE_U32, EXIT_FREE_U32 | EXIT_FREE_WAKE,
+				  EXIT_FREE_U32 | EXIT_FREE_WAKE | EXIT_FREE_PRIVATE }[rn(4)];
+	else if (w < 95)
+		f = rn(8) | 1u << (3 + rn(29));
+	else
+		f = rnd();
+	ef.flags = f;
+	ef.width = (f & EXIT_FREE_U32) || !is64 ? 4 : 8;
+	ef.val = rnd();
+	if (!is64)
+		ef.val &= 0xffffffffULL;
+	if ((ef.val & 0xff) == SENTINEL)
+		ef.val ^= 1;
+	ef.status = rnd();
+	ef.window = false;
+
+	/*
+	 * A call that may succeed costs a task: keep them to a few percent so
+	 * that the run spends its time on the error paths.
+	 */
+	do {
+		if (pct(8))
+			kind = (int[]){ EK_RW, EK_SHARED, EK_TOP, EK_RES_COMMITTED,
+					EK_RES_UNCOMMITTED, EK_NULL }[rn(6)];
+		else
+			kind = rn(EK_NR);
+	} while (((kind == EK_RES_UNCOMMITTED || kind == EK_RES_GUARD ||
+		   kind == EK_RES_COMMITTED) && !ef_have_res) ||
+		 (kind == EK_NONCANON && !is64) ||
+		 ((kind == EK_RW || kind == EK_SHARED || kind == EK_TOP ||
+		   kind == EK_RES_COMMITTED || kind == EK_NULL) && pct(70)));
+	ef.kind = kind;
+
+	switch (kind) {
+	case EK_NULL:
+		ef.addr = 0;
+		break;
+	case EK_RW:
+		ef.addr = base + 32 + rn(2 * PG - 64);
+		break;
+	case EK_SHARED:
+		ef.addr = base + 7 * PG + 32 + rn(PG - 64);
+		break;
+	case EK_RO:
+		ef.addr = base + 3 * PG + rn(PG);
+		break;
+	case EK_NONE:
+		ef.addr = base + 2 * PG + rn(PG);
+		break;
+	case EK_HOLE:
+		ef.addr = base + 5 * PG + rn(PG);
+		break;
+	case EK_TEXT:
+		ef.addr = text_page + rn(PG);
+		break;
+	case EK_VDSO:
+		ef.addr = vdso_page + rn(PG);
+		break;
+	case EK_KERNEL:
+		ef.addr = kernel_addr() + rn(64);
+		break;
+	case EK_TOP:
+		if (top_page)
+			ef.addr = task_size - 16 - rn(PG - 48);
+		else
+			ef.addr = task_size + rn(64);
+		break;
+	case EK_BEYOND:
+		ef.addr = task_size + rn(PG);
+		break;
+	case EK_NONCANON:
+		ef.addr = noncanonical() + rn(64);
+		break;
+	case EK_LOW:
+		ef.addr = 1 + rn(mmap_min - 1);
+		break;
+	case EK_RES_UNCOMMITTED:	/* above the guard, below the commit */
+		ef.addr = ef_res.start + 4 * PG + rn(4 * PG);
+		break;
+	case EK_RES_GUARD:
+		ef.addr = ef_res.start + rn(4 * PG);
+		break;
+	default:			/* EK_RES_COMMITTED */
+		ef.addr = ef_res.start + ef_res.len - PG + 32 + rn(PG - 64);
+		break;
+	}
+	if (!is64)
+		ef.addr &= 0xffffffffULL;	/* what the pointer can hold */
+	/* Alignment: mostly right for the width, sometimes not. */
+	if (kind != EK_NULL && pct(75))
+		ef.addr &= ~(uint64_t)(ef.width - 1);
+
+	if (f & ~(EXIT_FREE_U32 | EXIT_FREE_WAKE | EXIT_FREE_PRIVATE))
+		ef.expect = BIT(EINVAL);
+	else if ((f & EXIT_FREE_WAKE) && !(f & EXIT_FREE_U32))
+		ef.expect = BIT(EINVAL);
+	else if ((f & EXIT_FREE_PRIVATE) && !(f & EXIT_FREE_WAKE))
+		ef.expect = BIT(EINVAL);
+	else if (!ef.addr)
+		ef.expect = f ? BIT(EINVAL) : BIT(E_OK);
+	else if (ef.addr & (ef.width - 1))
+		ef.expect = BIT(EINVAL);
+	else if (kind == EK_RW || kind == EK_SHARED || kind == EK_RES_COMMITTED ||
+		 (kind == EK_TOP && top_page))
+		ef.expect = BIT(E_OK);
+	else if (kind == EK_RES_UNCOMMITTED)
+		ef.expect = BIT(EFAULT) | BIT(E_OK);	/* exit_free(2) BUGS */
+	else
+		ef.expect = BIT(EFAULT);
+
+	if (kind == EK_RW || kind == EK_SHARED || kind == EK_RES_COMMITTED ||
+	    (kind == EK_TOP && top_page)) {
+		memset((void *)(uintptr_t)(ef.addr - 16), SENTINEL, 32);
+		ef.window = true;
+	}
+}
+
+/* The exit_free task: calls from ef.from on, until one succeeds. */
+static int ef_task(void *arg)
+{
+	long i, ret;
+
+	(void)arg;
+	maps_take();
+	for (i = ef.from; i < ef.to; i++) {
+		ef_generate();
+		ef.idx = i;
+		ef.phase = EF_CALLING;
+		ret = raw_syscall(__NR_exit_free, ef.status, (long)ef.addr, (long)ef.val,
+				  ef.flags);
+		ef.phase = EF_RUNNING;
+		/* Still here: it failed, or it returned success (a bug). */
+		if (ret >= 0 || -ret >= 64 || !(ef.expect & BIT(-ret))) {
+			char want[64];
+
+			eset_str(ef.expect, want, sizeof(want));
+			snprintf(failmsg, sizeof(failmsg),
+				 "call %ld exit_free(%d, %#llx (%s), %#llx, %#x) returned %ld, "
+				 "expected %s", i, ef.status, (unsigned long long)ef.addr,
+				 ekind_name[ef.kind], (unsigned long long)ef.val, ef.flags,
+				 ret, want);
+			ef.phase = EF_FAILED;
+			return 1;
+		}
+		counts[OP_EXIT_FREE][-ret]++;
+		ef_kinds[ef.kind]++;
+		if (ef.window) {
+			unsigned char *p = (unsigned char *)(uintptr_t)(ef.addr - 16);
+			int j;
+
+			for (j = 0; j < 32; j++)
+				if (p[j] != SENTINEL) {
+					snprintf(failmsg, sizeof(failmsg),
+						 "call %ld: failed exit_free wrote memory", i);
+					ef.phase = EF_FAILED;
+					return 1;
+				}
+		}
+		if (!maps_after_failure(i, false)) {
+			snprintf(failmsg, sizeof(failmsg),
+				 "calls %ld..%ld: /proc/self/maps changed by a failed exit_free",
+				 maps_since, i);
+			ef.phase = EF_FAILED;
+			return 1;
+		}
+	}
+	ef.phase = EF_DONE;
+	return 0;
+}
+
+static bool ef_check_store(void)
+{
+	unsigned char *p = (unsigned char *)(uintptr_t)(ef.addr - 16);
+	unsigned char want[32];
+	uint64_t v = ef.val;
+	int j;
+
+	if (!ef.window)
+		return true;
+	memset(want, SENTINEL, sizeof(want));
+	for (j = 0; j < ef.width; j++, v >>= 8)
+		want[16 + j] = v & 0xff;
+	if (memcmp(p, want, sizeof(want)))
+		FAIL("call %ld exit_free(%#llx (%s), %#llx, %#x): store of width %d wrong: "
+		     "%02x%02x%02x%02x%02x%02x%02x%02x|%02x%02x%02x%02x%02x%02x%02x%02x|%02x",
+		     ef.idx, (unsigned long long)ef.addr, ekind_name[ef.kind],
+		     (unsigned long long)ef.val, ef.flags, ef.width,
+		     p[8], p[9], p[10], p[11], p[12], p[13], p[14], p[15],
+		     p[16], p[17], p[18], p[19], p[20], p[21], p[22], p[23], p[24]);
+	return true;
+}
+
+static bool run_exit_free(void)
+{
+	static char stack[64 * 1024] __attribute__((aligned(16)));
+	int status, ctid;
+	pid_t pid;
+
+	ef.from = 0;
+	ef.to = ncalls;
+	for (;;) {
+		ef.phase = EF_RUNNING;
+		ctid = 1;
+		ef_spawns++;
+		pid = clone(ef_task, stack + sizeof(stack),
+			    CLONE_VM | CLONE_CHILD_CLEARTID | SIGCHLD, NULL, NULL, NULL,
+			    &ctid);
+		if (pid < 0)
+			FAIL("clone: %s", strerror(errno));
+		if (waitpid(pid, &status, 0) != pid)
+			FAIL("waitpid: %s", strerror(errno));
+		if (ef.phase == EF_DONE)
+			return true;
+		if (ef.phase == EF_FAILED)
+			return false;
+		if (ef.phase != EF_CALLING)
+			FAIL("exit_free task ended in phase %d, status %#x", ef.phase, status);
+		/* The call at ef.idx ended the task: it must have been allowed to. */
+		if (!(ef.expect & BIT(E_OK)))
+			FAIL("call %ld exit_free(%d, %#llx (%s), %#llx, %#x) succeeded, "
+			     "expected an error", ef.idx, ef.status,
+			     (unsigned long long)ef.addr, ekind_name[ef.kind],
+			     (unsigned long long)ef.val, ef.flags);
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != (ef.status & 0xff))
+			FAIL("call %ld exit_free: wait status %#x, expected exit %d", ef.idx,
+			     status, ef.status & 0xff);
+		if (ctid != 0)
+			FAIL("call %ld exit_free: clear_child_tid not cleared", ef.idx);
+		if (!ef_check_store())
+			return false;
+		counts[OP_EXIT_FREE][0]++;
+		ef_kinds[ef.kind]++;
+		ef_uncommitted_ok += ef.kind == EK_RES_UNCOMMITTED;
+		/* A store into the uncommitted part grew it: put it back. */
+		if (ef.kind == EK_RES_UNCOMMITTED && ef_have_res) {
+			struct stackres_trim t = { .id = ef_res.id,
+						   .sp = ef_res.start + ef_res.len,
+						   .keep = PG };
+
+			if (ioctl(ef_fd, STACKRES_IOC_TRIM, &t))
+				FAIL("TRIM after exit_free growth: %s", strerror(errno));
+		}
+		ef.from = ef.idx + 1;
+		if (ef.from >= ef.to)
+			return true;
+	}
+}
+
+static bool have_exit_free(void)
+{
+	return syscall(__NR_exit_free, 1, NULL, 0, 0x80000000u) == -1 && errno == EINVAL;
+}
+
+/* ------------------------------------------------------------------ */
+
+static void dump_maps(void)
+{
+	char *line, *save = NULL;
+
+	if (raw_read_file("/proc/self/maps", maps_now, MAPS_SIZE) <= 0)
+		return;
+	ksft_print_msg("/proc/self/maps now (pointer arena %p, REGISTER arena %p, "
+		       "free range %p):\n", pa, arena, hole);
+	for (line = strtok_r(maps_now, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		ksft_print_msg("  %s\n", line);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void usage(const char *argv0)
+{
+	fprintf(stderr, "usage: %s [-s SEED] [-n CALLS] [-m MAPS_EVERY] [-v]\n"
+		"  env: FUZZ_SEED, FUZZ_CALLS, FUZZ_MAPS_EVERY\n", argv0);
+	exit(KSFT_FAIL);
+}
+
+static void setup_abi(void)
+{
+	struct utsname u;
+	char buf[64];
+
+	PG = sysconf(_SC_PAGESIZE);
+	is64 = sizeof(long) == 8;
+	is_compat = !is64 && !uname(&u) && !strcmp(u.machine, "x86_64");
+	if (is64)
+		task_size = 0x7ffffffff000ULL;	/* 4-level paging */
+	else if (is_compat)
+		task_size = 0xffffe000ULL;	/* IA32_PAGE_OFFSET */
+	else
+		task_size = 0xc0000000ULL;	/* VMSPLIT_3G */
+	mmap_min = 4096;
+	if (raw_read_file("/proc/sys/vm/mmap_min_addr", buf, sizeof(buf)) > 0)
+		mmap_min = strtoull(buf, NULL, 0);
+	if (mmap_min < PG)
+		mmap_min = PG;
+	mytid = syscall(SYS_gettid);
+}
+
+int main(int argc, char **argv)
+{
+	static char outbuf[8192];
+	const char *env;
+	bool have_dev, ok;
+	double t0;
+	int opt;
+
+	setvbuf(stdout, outbuf, _IOLBF, sizeof(outbuf));
+	seed = 0x5eedf00d;
+	env = getenv("FUZZ_SEED");
+	if (env)
+		seed = strtoull(env, NULL, 0);
+	env = getenv("FUZZ_CALLS");
+	if (env)
+		ncalls = strtol(env, NULL, 0);
+	env = getenv("FUZZ_MAPS_EVERY");
+	if (env)
+		maps_every = strtoul(env, NULL, 0);
+	while ((opt = getopt(argc, argv, "s:n:m:v")) != -1) {
+		switch (opt) {
+		case 's':
+			seed = strtoull(optarg, NULL, 0);
+			break;
+		case 'n':
+			ncalls = strtol(optarg, NULL, 0);
+			break;
+		case 'm':
+			maps_every = strtoul(optarg, NULL, 0);
+			break;
+		case 'v':
+			verbose = true;
+			break;
+		default:
+			usage(argv[0]);
+		}
+	}
+	if (!maps_every)
+		maps_every = 1;
+
+	setup_abi();
+	ksft_print_header();
+	ksft_set_plan(2);
+	ksft_print_msg("seed %#llx, %ld calls per part, maps compared every %u failed "
+		       "call(s); rerun: %s -s %#llx -n %ld\n", (unsigned long long)seed,
+		       ncalls, maps_every, argv[0], (unsigned long long)seed, ncalls);
+	ksft_print_msg("ABI %s, task size %#llx, mmap_min_addr %#llx\n",
+		       is64 ? "x86_64" : is_compat ? "ia32 compat" : "i386",
+		       (unsigned long long)task_size, (unsigned long long)mmap_min);
+	if (!setup_regions())
+		ksft_exit_fail_msg("setting up the regions: %s\n", strerror(errno));
+
+	/* Part 1: /dev/stackres ioctls. */
+	stackres_fd = open(DEV, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	have_dev = stackres_fd >= 0;
+	rng = seed;
+	if (!have_dev) {
+		ksft_test_result_skip("stackres_ioctls: " DEV " unavailable (%s): "
+				      "stackres.ko not loaded\n", strerror(errno));
+	} else if (!setup_fd2()) {
+		ksft_test_result_fail("stackres_ioctls: setting up a second file: %s\n",
+				      strerror(errno));
+	} else {
+		t0 = now_s();
+		ok = run_stackres();
+		t0 = now_s() - t0;
+		ksft_print_msg("stackres ioctls: outcomes per request\n");
+		for (opt = OP_REG; opt <= OP_REOPEN; opt++)
+			print_counts(opt);
+		ksft_print_msg("  struct pointers:");
+		for (opt = 0; opt < K_NR; opt++)
+			printf(" %s %" PRIu64, kind_name[opt], kind_counts[opt]);
+		printf("\n");
+		ksft_print_msg("  /proc/self/maps comparisons after failed calls: %" PRIu64
+			       "; %.1f s\n", maps_checks, t0);
+		if (!ok) {
+			ksft_print_msg("FAIL %s (seed %#llx)\n", failmsg,
+				       (unsigned long long)seed);
+			dump_maps();
+		}
+		ksft_test_result(ok, "stackres_ioctls (%ld calls)\n", ncalls);
+	}
+
+	/* Part 2: exit_free. */
+	rng = seed ^ 0xef;
+	maps_checks = 0;
+	maps_dirty = true;
+	if (!have_exit_free()) {
+		ksft_test_result_skip("exit_free: not available (%s)\n", strerror(errno));
+	} else {
+		if (have_dev) {
+			ef_fd = open(DEV, O_RDWR | O_CLOEXEC);
+			memset(&ef_res, 0, sizeof(ef_res));
+			ef_res.len = 16 * PG;
+			ef_res.guard = 4 * PG;
+			ef_res.commit = 4 * PG;
+			ef_res.flags = STACKRES_MAP;
+			ef_have_res = ef_fd >= 0 &&
+				      !ioctl(ef_fd, STACKRES_IOC_REGISTER, &ef_res);
+		}
+		t0 = now_s();
+		ok = run_exit_free();
+		t0 = now_s() - t0;
+		ksft_print_msg("exit_free: outcomes\n");
+		print_counts(OP_EXIT_FREE);
+		ksft_print_msg("  addresses:");
+		for (opt = 0; opt < EK_NR; opt++)
+			printf(" %s %" PRIu64, ekind_name[opt], ef_kinds[opt]);
+		printf("\n");
+		ksft_print_msg("  tasks %" PRIu64 ", maps comparisons %" PRIu64
+			       "%s (stores into its uncommitted part: %" PRIu64 " succeeded, "
+			       "%" PRIu64 " EFAULT); %.1f s\n", ef_spawns, maps_checks,
+			       ef_have_res ? ", with a stackres reservation" : "",
+			       ef_uncommitted_ok, ef_kinds[EK_RES_UNCOMMITTED] - ef_uncommitted_ok,
+			       t0);
+		if (!ok)
+			ksft_print_msg("FAIL %s (seed %#llx)\n", failmsg,
+				       (unsigned long long)seed);
+		ksft_test_result(ok, "exit_free (%ld calls)\n", ncalls);
+	}
+	ksft_finished();
+}
