@@ -456,9 +456,6 @@ static int reg_check(const struct stackres_reg *reg)
 	if ((reg->start || !(reg->flags & STACKRES_MAP)) &&
 	    reg->start > TASK_SIZE - reg->len)
 		return -EINVAL;
-	if ((reg->flags & STACKRES_MAP) && reg->start &&
-	    reg->start < mmap_min_addr)
-		return -EINVAL;
 	return 0;
 }
 
@@ -491,6 +488,9 @@ static int reg_map(struct stackres_file *f, struct stackres_reg *reg)
 		return err;
 
 	addr = vm_mmap(NULL, reg->start, reg->len, PROT_NONE, mflags, 0);
+	/* EPERM: below mmap_min_addr, not a usable user address. */
+	if (addr == -EPERM)
+		return -EINVAL;
 	if (IS_ERR_VALUE(addr))
 		return (int)addr;
 	if (reg->start && addr != reg->start) {
