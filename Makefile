@@ -11,7 +11,7 @@ VARIANT ?= plain
 ABI ?= $(ARCH)
 CMD ?=
 
-.PHONY: all help deps kernel run check kselftest bench stress check-upstream clean distclean
+.PHONY: all help deps kernel demo run check kselftest bench stress check-upstream clean distclean
 
 all: kernel
 
@@ -24,10 +24,13 @@ deps:
 kernel: deps
 	@scripts/build-kernel $(ARCH) $(VARIANT)
 
-# The demo (examples/) is added to the guest when it has been built.
-DEMO := $(wildcard build/examples/$(ARCH)/demo)
-run: kernel
-	@qemu/run --arch $(ARCH) --variant $(VARIANT) $(if $(DEMO),--add $(DEMO)) $(if $(CMD),-- '$(subst ','\'',$(CMD))')
+# The greenrt demo (examples/greenrt) runs before the shell; qemu/init starts /root/demo.
+DEMO := build/examples/$(ARCH)/demo
+demo: deps
+	@examples/greenrt/build.sh $(ARCH)
+
+run: kernel demo
+	@qemu/run --arch $(ARCH) --variant $(VARIANT) --add $(DEMO) $(if $(CMD),-- '$(subst ','\'',$(CMD))')
 
 check:
 	@scripts/check
