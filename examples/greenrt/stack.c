@@ -214,7 +214,7 @@ bool gr_stack_trim_useful(struct gr_stack *st, uintptr_t sp, size_t keep)
 	if (gr_rt.mode == GR_MODE_NATIVE)
 		return !gr_stack_query(st, &committed) &&
 			committed > gr_stack_top(st) - cut;
-	return st->low_sp && st->low_sp < cut;
+	return !st->low_sp || st->low_sp < cut;	/* 0: unknown, trim */
 }
 
 int gr_stack_query(const struct gr_stack *st, size_t *committed)
@@ -245,7 +245,8 @@ void gr_stacks_trim_cached(void)
 		gr_unlock(&gr_rt.stack_lock);
 		if (!st)
 			return;
-		if (!gr_stack_trim(st, gr_stack_top(st), gr_rt.cfg.stack_commit))
+		if (gr_stack_trim_useful(st, gr_stack_top(st), gr_rt.cfg.stack_commit) &&
+		    !gr_stack_trim(st, gr_stack_top(st), gr_rt.cfg.stack_commit))
 			gr_stat_inc(&gr_rt.st_trims_cached);
 		atomic_store(&st->dirty, 0);
 		gr_lock(&gr_rt.stack_lock);
