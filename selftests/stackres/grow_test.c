@@ -448,7 +448,26 @@ TEST_F(grow, signal_with_sp_deep_in_uncommitted)
 	EXPECT_LE(2, q.grow_faults);
 }
 
-/* Instruction fetches never grow a stack. */
+/* Does the CPU refuse to run code from a plain read/write page? */
+static bool nx_active(void)
+{
+	unsigned char *p = mmap(NULL, PG, PROT_READ | PROT_WRITE,
+				MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	void (*fn)(void) = (void (*)(void))p;
+	bool faulted;
+
+	if (p == MAP_FAILED)
+		return true;
+	p[0] = 0xc3;	/* ret */
+	faulted = SR_TRY(fn());
+	munmap(p, PG);
+	return faulted;
+}
+
+/*
+ * Instruction fetches never grow a stack (on i386 without NX the hook
+ * recognises them from the instruction pointer).
+ */
 TEST_F(grow, exec_fetch_does_not_grow)
 {
 	struct stackres_event ev;
@@ -464,12 +483,19 @@ TEST_F(grow, exec_fetch_does_not_grow)
 	EXPECT_EQ(SEGV_ACCERR, sr_sig.code);
 	EXPECT_EQ(target, sr_sig.addr);
 
-	/* The committed part is not executable either; nothing changes. */
-	target = self->m.top - PG;
-	fn = sr_ptr(target);
-	EXPECT_TRUE(SR_TRY(fn()));
-	EXPECT_EQ(SEGV_ACCERR, sr_sig.code);
-	EXPECT_EQ(target, sr_sig.addr);
+	/*
+	 * The committed part is not executable either (when the CPU enforces
+	 * NX: without it, a plain rw page runs as code); nothing changes.
+	 */
+	if (nx_active()) {
+		target = self->m.top - PG;
+		fn = sr_ptr(target);
+		EXPECT_TRUE(SR_TRY(fn()));
+		EXPECT_EQ(SEGV_ACCERR, sr_sig.code);
+		EXPECT_EQ(target, sr_sig.addr);
+	} else {
+		TH_LOG("no NX here: rw memory is executable, committed part not checked");
+	}
 
 	ASSERT_EQ(0, sr_query(self->fd, self->r.id, &q));
 	EXPECT_EQ(64 * KIB, q.committed);
