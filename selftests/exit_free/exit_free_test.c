@@ -13,6 +13,10 @@
  * Error cases are called from the test's main thread with status KSFT_FAIL:
  * if the kernel wrongly accepted one, the thread would exit and the harness
  * would see a failing exit status.
+ *
+ * Scale (defaults fit make check on debug kernels under TCG):
+ * EXIT_FREE_ORDER_ITERS (2000) exits in the ordering test,
+ * EXIT_FREE_CACHE_THREADS (10000) threads in the stack-cache test.
  */
 #define _GNU_SOURCE
 #include <errno.h>
