@@ -277,8 +277,13 @@ static void segv_handler(int sig, siginfo_t *si, void *uc)
 	lo = a + PG - sv_step * PG;
 	if (lo < sv_lo || lo > a)
 		lo = sv_lo;
-	if (mprotect((void *)lo, a + PG - lo, PROT_READ | PROT_WRITE))
+	if (mprotect((void *)lo, a + PG - lo, PROT_READ | PROT_WRITE)) {
+		/* Say why before dying on the re-executed access. */
+		static const char msg[] = "stackbench: mprotect in the SIGSEGV handler failed\n";
+
+		write(2, msg, sizeof(msg) - 1);
 		signal(SIGSEGV, SIG_DFL);
+	}
 }
 
 static void growth_sigsegv_case(const char *name, unsigned long step)
@@ -701,6 +706,8 @@ static void bench_create(void)
  */
 #define SCALE_FILL_LEN (16UL << 10)
 
+static uintptr_t scale_fill[30000];
+
 static void bench_scale(void)
 {
 	static const int levels[] = { 1, 1000, 30000 };
@@ -735,6 +742,7 @@ static void bench_scale(void)
 					  live, strerror(-id));
 				break;
 			}
+			scale_fill[live - 1] = s;
 		}
 		if (live < levels[l])
 			break;
@@ -756,8 +764,13 @@ static void bench_scale(void)
 		report(name, "ns/page", "scale-1", v, n);
 	}
 out:
-	/* Closing the fd ends every registration; the mappings go at exit. */
+	/*
+	 * Closing the fd ends every registration; the fillers' mappings must
+	 * go too, or the next round runs out of vm.max_map_count.
+	 */
 	close(fd);
+	for (int k = 0; k < live - 1; k++)
+		munmap((void *)scale_fill[k], SCALE_FILL_LEN);
 }
 
 /* ------------------------------------------------------------------ */
