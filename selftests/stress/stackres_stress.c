@@ -149,7 +149,18 @@ struct slot {
 	volatile uint32_t seq;		/* odd while a thread disturbs the range */
 	volatile uint32_t clean_seq;	/* seq when id was registered, +1: clean */
 	volatile uint32_t clean_id;
+	volatile uint32_t hist[8];	/* last operations: op << 24 | ops counter */
+	volatile uint32_t nhist;
 };
+
+static uint32_t opseq;
+
+static void note(struct slot *s, unsigned int op)
+{
+	uint32_t n = __atomic_fetch_add(&s->nhist, 1, __ATOMIC_RELAXED);
+
+	s->hist[n % 8] = op << 24 | (__atomic_add_fetch(&opseq, 1, __ATOMIC_RELAXED) & 0xffffff);
+}
 
 static struct slot slots[NSLOTS];
 static int fds[NFILES];
@@ -360,6 +371,9 @@ static void *worker(void *arg)
 		uint64_t off = PG * (rnd_next(&rs) % SLOT_PAGES);
 		uint32_t id = s->id;
 
+		note(s, w < 350 ? 1 : w < 450 ? 2 : w < 550 ? 3 : w < 650 ? 4 : w < 700 ? 5 :
+		     w < 760 ? 6 : w < 820 ? 7 : w < 860 ? 8 : w < 880 ? 9 : w < 890 ? 10 :
+		     w < 910 ? 11 : 12);
 		if (w < 350) {
 			touch(s->base + rnd_next(&rs) % len, w & 1);
 		} else if (w < 450) {
@@ -724,8 +738,12 @@ static void check_round(void)
 			/* UNREGISTER by a worker ends it legitimately; then id moved on. */
 			if (errno == ENOENT && s->id != q.id)
 				continue;
-			fail("slot %d: undisturbed reservation %u: QUERY %s", i, s->clean_id,
-			     strerror(errno));
+			fail("slot %d: undisturbed reservation %u (seq %u): QUERY %s; last ops "
+			     "(1 touch 2 trim 3 query 4 unreg+reg 5 reg 6 munmap 7 mprotect "
+			     "8 mremap 9 fork 10 exec 11 close 12 run): %x %x %x %x %x %x %x %x "
+			     "(next %u)", i, s->clean_id, s->seq, strerror(errno),
+			     s->hist[0], s->hist[1], s->hist[2], s->hist[3], s->hist[4],
+			     s->hist[5], s->hist[6], s->hist[7], s->nhist % 8);
 			return;
 		}
 		INC(C_CHECKED);
