@@ -670,6 +670,22 @@ TEST_F(guard, pagemap_bit)
 	EXPECT_EQ(0, ent & PM_GUARD_REGION);
 }
 
+/* VmPTE of /proc/self/status, in KiB: the page tables of the process. */
+static long vm_pte_kib(void)
+{
+	char line[256];
+	long kib = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmPTE: %ld kB", &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
+}
+
 /*
  * Many guards in one mapping stay one VMA: 4096 slots of 64 KiB (256 MiB
  * of address space), each with a guard page at its bottom, each usable
@@ -678,16 +694,29 @@ TEST_F(guard, pagemap_bit)
 TEST_F(guard, dense_slots_one_vma)
 {
 	const size_t slot = 64 * 1024, nslots = 4096, len = slot * nslots;
+	long pte_before, pte_after;
 	char *base;
 	size_t i;
 
 	base = mmap(NULL, len, PROT_READ | PROT_WRITE,
 		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	ASSERT_TRUE(base != MAP_FAILED);
+	pte_before = vm_pte_kib();
 	for (i = 0; i < nslots; i++) {
 		ASSERT_EQ(0, guard(base + i * slot, 1));
 	}
+	pte_after = vm_pte_kib();
 	EXPECT_EQ(1, vmas_in(base, len));
+	/*
+	 * The remaining cost is page tables: one 4 KiB PTE table per 2 MiB
+	 * (4 MiB on i386 without PAE) of guarded address space, plus at most
+	 * a few upper-level tables.
+	 */
+	TH_LOG("%zu guards in %zu MiB: VmPTE +%ld KiB (%ld bytes per slot)",
+	       nslots, len >> 20, pte_after - pte_before,
+	       (pte_after - pte_before) * 1024 / (long)nslots);
+	EXPECT_LE((long)(len >> 22) * 4, pte_after - pte_before);
+	EXPECT_GE((long)(len >> 21) * 4 + 16, pte_after - pte_before);
 	for (i = 0; i < nslots; i += 97) {
 		char *s = base + i * slot;
 
