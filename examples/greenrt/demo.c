@@ -10,7 +10,9 @@
  * and parks at a second gate (the manager trims the parked stacks), then ends.
  *
  * Environment: GREENRT_FALLBACK=1 (plain stacks + pthreads),
- * GREENRT_DEMO_TOTAL, GREENRT_DEMO_BATCH, GREENRT_WORKERS.
+ * GREENRT_DEMO_TOTAL, GREENRT_DEMO_BATCH, GREENRT_WORKERS, GREENRT_TRIM_KEEP
+ * (bytes kept below a parked coroutine's sp, default 4096), GREENRT_DEMO_PROFILE=1
+ * (time per phase).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -171,6 +173,7 @@ int main(void)
 	uint64_t peak = 0, peak_rss = 0, rest_max = 0, c, final_c, final_rss, rest_sum = 0;
 	struct gr_config cfg = {
 		.workers = env_ul("GREENRT_WORKERS", 0),
+		.trim_keep = env_ul("GREENRT_TRIM_KEEP", 0),
 		.verbose = 2,
 	};
 	struct gr_stats s;
