@@ -98,7 +98,7 @@ static double now_s(void)
  * committed == grow_faults * page == resident pages exactly; the others use
  * the default chunk, which one coroutine never exceeds: one growth step.
  */
-TEST_F_TIMEOUT(scale, green_threads, 200)
+TEST_F_TIMEOUT(scale, green_threads, 360)
 {
 	/*
 	 * 10,000 stacks for x86_64 tasks; fewer for 32-bit tasks (3 GiB of
@@ -301,7 +301,7 @@ static void *rt_manager_fn(void *arg)
 	return NULL;
 }
 
-TEST_F_TIMEOUT(scale, runtime, 200)
+TEST_F_TIMEOUT(scale, runtime, 300)
 {
 	struct epoll_event ee = { .events = EPOLLIN };
 	struct rt_manager m = { 0 };
