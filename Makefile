@@ -5,13 +5,14 @@
 #   make kselftest [ABI=compat]        the kselftest targets for one ABI
 #   make kernel ARCH=... VARIANT=...   just build a kernel (+ kmod)
 #   make bench [ARCH=i386]             benchmarks (bench/)
+#   make stress [STRESS_S=600]         stress on the debug kernels
 
 ARCH ?= x86_64
 VARIANT ?= plain
 ABI ?= $(ARCH)
 CMD ?=
 
-.PHONY: all help deps kernel demo run check kselftest bench stress check-upstream clean distclean
+.PHONY: all help deps kernel demo run check kselftest bench stress clean distclean
 
 all: kernel
 
@@ -37,6 +38,10 @@ check:
 
 kselftest:
 	@scripts/check $(ABI)
+
+# Time-bounded stress on the debug kernels (STRESS_S seconds per arch, default 180).
+stress: deps
+	@scripts/stress
 
 bench: deps
 	@if [ -x bench/run ]; then bench/run $(ARCH); else echo "bench/ is not there yet"; exit 1; fi
