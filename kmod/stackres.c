@@ -571,13 +571,18 @@ static int stackres_register(struct stackres_file *f,
 	}
 	smm->nr_res++;
 
-	/* The top read/write first: only that step is charged. */
+	/*
+	 * The top read/write first: only that step is charged.  REGISTER
+	 * defines the protections (ANON_ACCESS_ALL): a page the caller had
+	 * made read-only becomes read/write or PROT_NONE like the rest.
+	 */
 	if (reg.commit)
 		err = anon_range_set_access(mm, top, end, ANON_ACCESS_RW |
+					    ANON_ACCESS_ALL |
 					    ((reg.flags & STACKRES_POPULATE) ?
 					     ANON_ACCESS_POPULATE : 0));
 	if (!err && top > start)
-		err = anon_range_set_access(mm, start, top, 0);
+		err = anon_range_set_access(mm, start, top, ANON_ACCESS_ALL);
 	if (err) {
 		res_free(smm, res);
 		res = NULL;
