@@ -48,46 +48,6 @@ static uint64_t user_limit(void)
 	return 0x100000000ULL;	/* no 32-bit task can hold a larger pointer */
 }
 
-static int send_fd(int sock, int fd)
-{
-	char data = 'F';
-	struct iovec iov = { .iov_base = &data, .iov_len = 1 };
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
-			      .msg_control = u.buf, .msg_controllen = sizeof(u.buf) };
-	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	return sendmsg(sock, &msg, 0) == 1 ? 0 : -errno;
-}
-
-static int recv_fd(int sock)
-{
-	char data;
-	struct iovec iov = { .iov_base = &data, .iov_len = 1 };
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
-			      .msg_control = u.buf, .msg_controllen = sizeof(u.buf) };
-	struct cmsghdr *c;
-	int fd;
-
-	if (recvmsg(sock, &msg, 0) != 1)
-		return -errno;
-	c = CMSG_FIRSTHDR(&msg);
-	if (!c || c->cmsg_type != SCM_RIGHTS)
-		return -EPROTO;
-	memcpy(&fd, CMSG_DATA(c), sizeof(int));
-	return fd;
-}
 
 /*
  * Every request through @fd from this (foreign) address space: EPERM, and
@@ -388,14 +348,14 @@ TEST_F(foreign, scm_rights_receiver_gets_eperm)
 		if (variant->user_nobody && drop_to_nobody())
 			_exit(50);
 		close(self->fd);	/* only the passed copy */
-		fd = recv_fd(sv[1]);
+		fd = sr_recv_fd(sv[1]);
 		if (fd < 0)
 			_exit(51);
 		ret = foreign_all_eperm(fd, self->r.id, self->r.start + 31 * PG);
 		_exit(ret);
 	}
 	close(sv[1]);
-	ASSERT_EQ(0, send_fd(sv[0], self->fd));
+	ASSERT_EQ(0, sr_send_fd(sv[0], self->fd));
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
 	ASSERT_TRUE(WIFEXITED(status));
 	EXPECT_EQ(0, WEXITSTATUS(status)) TH_LOG("receiver check %d failed", WEXITSTATUS(status));
@@ -429,7 +389,7 @@ TEST_F(foreign, file_passed_to_parent_gets_eperm)
 		SR_WRITE(r.start + 20 * PG, 1);
 		if (sr_query(cfd, r.id, &q0))
 			_exit(52);
-		if (send_fd(sv[1], cfd) ||
+		if (sr_send_fd(sv[1], cfd) ||
 		    write(sv[1], &r.id, sizeof(r.id)) != sizeof(r.id) ||
 		    write(sv[1], &r.start, sizeof(r.start)) != sizeof(r.start))
 			_exit(53);
@@ -440,7 +400,7 @@ TEST_F(foreign, file_passed_to_parent_gets_eperm)
 		_exit(0);
 	}
 	close(sv[1]);
-	fd = recv_fd(sv[0]);
+	fd = sr_recv_fd(sv[0]);
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(sizeof(id), read(sv[0], &id, sizeof(id)));
 	ASSERT_EQ(sizeof(addr), read(sv[0], &addr, sizeof(addr)));

@@ -160,46 +160,6 @@ TEST_F(life, fork_child_gets_eperm_and_plain_memory)
 	EXPECT_EQ(0, *(volatile char *)sr_ptr(floor));
 }
 
-static int send_fd(int sock, int fd)
-{
-	char data = 'f';
-	struct iovec iov = { .iov_base = &data, .iov_len = 1 };
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
-			      .msg_control = u.buf, .msg_controllen = sizeof(u.buf) };
-	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	return sendmsg(sock, &msg, 0) == 1 ? 0 : -errno;
-}
-
-static int recv_fd(int sock)
-{
-	char data;
-	struct iovec iov = { .iov_base = &data, .iov_len = 1 };
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
-			      .msg_control = u.buf, .msg_controllen = sizeof(u.buf) };
-	struct cmsghdr *c;
-	int fd;
-
-	if (recvmsg(sock, &msg, 0) != 1)
-		return -errno;
-	c = CMSG_FIRSTHDR(&msg);
-	if (!c || c->cmsg_type != SCM_RIGHTS)
-		return -EPROTO;
-	memcpy(&fd, CMSG_DATA(c), sizeof(int));
-	return fd;
-}
 
 TEST_F(life, scm_rights_fd_is_eperm)
 {
@@ -224,7 +184,7 @@ TEST_F(life, scm_rights_fd_is_eperm)
 					  STACKRES_MAP));
 		info.id = r.id;
 		info.start = r.start;
-		ASSERT_EQ(0, send_fd(sv[1], cfd));
+		ASSERT_EQ(0, sr_send_fd(sv[1], cfd));
 		ASSERT_EQ((ssize_t)sizeof(info), write(sv[1], &info, sizeof(info)));
 		ASSERT_EQ(1, read(sv[1], &go, 1));
 		/* Nothing the other process did changed the registration. */
@@ -233,7 +193,7 @@ TEST_F(life, scm_rights_fd_is_eperm)
 		EXPECT_EQ(0, q.grow_faults);
 		_exit(0);
 	}
-	fd = recv_fd(sv[0]);
+	fd = sr_recv_fd(sv[0]);
 	ASSERT_LE(0, fd);
 	ASSERT_EQ((ssize_t)sizeof(info), read(sv[0], &info, sizeof(info)));
 	expect_foreign_fd(_metadata, fd, info.id, info.start + 256 * KIB - 1);
