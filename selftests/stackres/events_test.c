@@ -13,19 +13,6 @@
 
 static long mmc_old = -1;
 
-static int write_sysctl(const char *path, long v)
-{
-	char buf[32];
-	int fd = open(path, O_WRONLY | O_CLOEXEC), n, ret;
-
-	if (fd < 0)
-		return -errno;
-	n = snprintf(buf, sizeof(buf), "%ld\n", v);
-	ret = write(fd, buf, n) == n ? 0 : -errno;
-	close(fd);
-	return ret;
-}
-
 FIXTURE(ev) {
 	int fd;
 	char *p;
@@ -47,7 +34,7 @@ FIXTURE_TEARDOWN(ev)
 {
 	/* failed_record lowers vm.max_map_count: never leave it low. */
 	if (mmc_old > 0)
-		write_sysctl(MAX_MAP_COUNT, mmc_old);
+		sr_write_long(MAX_MAP_COUNT, mmc_old);
 	if (self->fd >= 0)
 		close(self->fd);
 }
@@ -261,11 +248,11 @@ TEST_F(ev, failed_record)
 	ASSERT_EQ(0, ev_register(self, 16 * KIB, 0, 0, 0, 0));
 	a = self->m.top - 10;
 
-	ret = write_sysctl(MAX_MAP_COUNT, 1);
+	ret = sr_write_long(MAX_MAP_COUNT, 1);
 	if (ret)
 		SKIP(return, "cannot lower vm.max_map_count: %s", strerror(-ret));
 	faulted = SR_TRY(SR_WRITE(a, 1));
-	ret = write_sysctl(MAX_MAP_COUNT, mmc_old);
+	ret = sr_write_long(MAX_MAP_COUNT, mmc_old);
 	ASSERT_EQ(0, ret);
 	mmc_old = -1;
 

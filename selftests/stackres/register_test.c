@@ -31,13 +31,12 @@ FIXTURE_SETUP(reg)
 
 static char limit_path[128];
 static long limit_old = -1;
-static int write_long(const char *path, long v);
 
 FIXTURE_TEARDOWN(reg)
 {
 	/* enospc_limit lowers a module parameter: put it back. */
 	if (limit_old > 0)
-		write_long(limit_path, limit_old);
+		sr_write_long(limit_path, limit_old);
 	if (self->fd >= 0)
 		close(self->fd);
 }
@@ -564,19 +563,6 @@ static long read_long(const char *path)
 	return strtol(buf, NULL, 0);
 }
 
-static int write_long(const char *path, long v)
-{
-	char buf[64];
-	int fd = open(path, O_WRONLY | O_CLOEXEC), n, ret;
-
-	if (fd < 0)
-		return -errno;
-	n = snprintf(buf, sizeof(buf), "%ld\n", v);
-	ret = write(fd, buf, n) == n ? 0 : -errno;
-	close(fd);
-	return ret;
-}
-
 TEST_F(reg, enospc_limit)
 {
 	struct stackres_query q;
@@ -589,7 +575,7 @@ TEST_F(reg, enospc_limit)
 		SKIP(return, "no reservation limit parameter in /sys/module/stackres/parameters");
 	limit_old = read_long(limit_path);
 	ASSERT_LT(0, limit_old);
-	if (write_long(limit_path, limit)) {
+	if (sr_write_long(limit_path, limit)) {
 		if (limit_old > 4096)
 			SKIP(return, "%s=%ld is read-only and too large to reach here",
 			     limit_path, limit_old);

@@ -577,4 +577,18 @@ static inline int sr_recv_fd(int sock)
 	return fd;
 }
 
+/* Write "v\n" to a sysctl or module parameter file: 0 or -errno. */
+static inline int sr_write_long(const char *path, long v)
+{
+	char buf[32];
+	int fd = open(path, O_WRONLY | O_CLOEXEC), n, ret;
+
+	if (fd < 0)
+		return -errno;
+	n = snprintf(buf, sizeof(buf), "%ld\n", v);
+	ret = write(fd, buf, n) == n ? 0 : -errno;
+	close(fd);
+	return ret;
+}
+
 #endif /* STACKRES_UTIL_H */
