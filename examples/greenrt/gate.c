@@ -33,10 +33,24 @@ void gr_gate_wait(struct gr_gate *g)
 		g->waiters = self;
 	}
 	gr_unlock(G_LOCK(g));
-	if (atomic_fetch_add(G_ARRIVED(g), 1) + 1 >= atomic_load(G_WANT(g)))
-		gr_futex_wake(G_ARRIVED(g), INT_MAX);
+	if (open) {
+		gr_gate_arrive(g);
+		return;
+	}
+	/*
+	 * Counted by the worker once this coroutine is parked, not before:
+	 * whoever waits for the arrivals (to trim parked stacks, say) must
+	 * find every one of them parked.
+	 */
+	self->arrive = g;
 	while (!atomic_load(G_OPEN(g)))
 		gr_park();
+}
+
+void gr_gate_arrive(struct gr_gate *g)
+{
+	if (atomic_fetch_add(G_ARRIVED(g), 1) + 1 >= atomic_load(G_WANT(g)))
+		gr_futex_wake(G_ARRIVED(g), INT_MAX);
 }
 
 void gr_gate_open(struct gr_gate *g)

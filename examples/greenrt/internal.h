@@ -73,6 +73,7 @@ struct gr_coro {
 	struct gr_ctx ctx;		/* saved sp while not running */
 	struct gr_coro *next;		/* run queue and free list */
 	struct gr_coro *gnext;		/* gate waiter list */
+	struct gr_gate *arrive;		/* gate to count it at, once parked */
 	gr_fn fn;
 	void *arg;
 	struct gr_stack *stack;
@@ -185,6 +186,9 @@ extern struct gr_rt gr_rt;
 void gr_worker_loop(struct gr_worker *w);
 void gr_try_wake(struct gr_coro *c);
 void gr_stats_thread(struct gr_stats *s);	/* thread.c part of the stats */
+
+/* gate.c */
+void gr_gate_arrive(struct gr_gate *g);
 
 /* stack.c */
 int gr_stacks_init(void);

@@ -187,6 +187,7 @@ static struct gr_coro *spawn(gr_fn fn, void *arg, bool detached)
 	c->stack = st;
 	c->worker = NULL;
 	c->next = c->gnext = NULL;
+	c->arrive = NULL;
 	atomic_store(&c->permit, 0);
 	atomic_store(&c->kill, 0);
 	atomic_store(&c->done, 0);
@@ -339,6 +340,7 @@ void gr_unpark(struct gr_coro *c)
 static void after_switch(struct gr_worker *w, struct gr_coro *c)
 {
 	uint32_t kill = atomic_load(&c->kill);
+	struct gr_gate *gate;
 
 	switch (w->pending) {
 	case GR_P_YIELD:
@@ -350,6 +352,9 @@ static void after_switch(struct gr_worker *w, struct gr_coro *c)
 		rq_push(c);
 		break;
 	case GR_P_PARK:
+		/* Read before c is published: once parked it may run elsewhere. */
+		gate = c->arrive;
+		c->arrive = NULL;
 		if (kill) {
 			finish(c, kill);
 			break;
@@ -360,12 +365,14 @@ static void after_switch(struct gr_worker *w, struct gr_coro *c)
 		if (atomic_exchange(&c->permit, 0)) {
 			atomic_store(&c->state, GR_S_READY);
 			rq_push(c);
-			break;
+		} else {
+			atomic_store(&c->state, GR_S_PARKED);
+			/* An unpark between the exchange and the store: */
+			if (atomic_load(&c->permit))
+				gr_try_wake(c);
 		}
-		atomic_store(&c->state, GR_S_PARKED);
-		/* An unpark between the exchange and the store: */
-		if (atomic_load(&c->permit))
-			gr_try_wake(c);
+		if (gate)
+			gr_gate_arrive(gate);
 		break;
 	case GR_P_EXIT:
 		finish(c, GR_OK);
