@@ -46,5 +46,6 @@ const char *stackres_absent(void);
 const char *exit_free_absent(void);
 
 void bench_churn(void);
+void bench_greenrt(void);
 
 #endif

@@ -4,7 +4,7 @@
  * measured side by side in one guest (bench/README.md explains the cases).
  *
  *   stackbench [-r MULT] [-R ROUNDS] [GROUP...]
- *                                     GROUP: growth ktouch churn create scale upcall
+ *                                     GROUP: growth ktouch churn create scale upcall greenrt
  *   stackbench -l                     list the cases (name unit baseline)
  *
  * Features are detected at run time: without /dev/stackres or exit_free a
@@ -961,6 +961,15 @@ static const char *const case_list[][3] = {
 	{ "upcall-guard-plain", "us", "upcall-guard-plain" },
 	{ "upcall-sigsegv", "us", "upcall-guard-plain" },
 	{ "upcall-epoll", "us", "upcall-guard-plain" },
+	{ "greenrt-committed-time", "s", "greenrt-committed-time" },
+	{ "greenrt-stackres-time", "s", "greenrt-committed-time" },
+	{ "greenrt-sigsegv-time", "s", "greenrt-committed-time" },
+	{ "greenrt-committed-rss", "MiB", "greenrt-committed-rss" },
+	{ "greenrt-stackres-rss", "MiB", "greenrt-committed-rss" },
+	{ "greenrt-sigsegv-rss", "MiB", "greenrt-committed-rss" },
+	{ "greenrt-committed-commit", "MiB", "greenrt-committed-commit" },
+	{ "greenrt-stackres-commit", "MiB", "greenrt-committed-commit" },
+	{ "greenrt-sigsegv-commit", "MiB", "greenrt-committed-commit" },
 };
 
 static const struct {
@@ -973,6 +982,7 @@ static const struct {
 	{ "create", bench_create },
 	{ "scale", bench_scale },
 	{ "upcall", bench_upcall },
+	{ "greenrt", bench_greenrt },
 };
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))

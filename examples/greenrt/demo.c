@@ -12,7 +12,8 @@
  * Environment: GREENRT_FALLBACK=1 (plain stacks + pthreads),
  * GREENRT_DEMO_TOTAL, GREENRT_DEMO_BATCH, GREENRT_WORKERS, GREENRT_TRIM_KEEP
  * (bytes kept below a parked coroutine's sp, default 4096), GREENRT_DEMO_PROFILE=1
- * (time per phase).
+ * (time per phase), GREENRT_STACK_MAX (bytes), GREENRT_STACKS=committed|sigsegv
+ * (the stacks a runtime has without stackres, for bench/: gr_config.stacks).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -156,11 +157,47 @@ static uint64_t rss(void)
 	return (uint64_t)res * sysconf(_SC_PAGESIZE);
 }
 
+/* The process's peak resident set (VmHWM), 0 if unknown. */
+static uint64_t rss_hwm(void)
+{
+	char line[128];
+	unsigned long kb = 0;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmHWM: %lu kB", &kb) == 1)
+			break;
+	fclose(f);
+	return (uint64_t)kb << 10;
+}
+
 static unsigned long env_ul(const char *name, unsigned long def)
 {
 	const char *v = getenv(name);
 
 	return v && *v ? strtoul(v, NULL, 0) : def;
+}
+
+static const char *const stacks_name[] = {
+	[GR_STACKS_DEFAULT] = "default",
+	[GR_STACKS_COMMITTED] = "committed",
+	[GR_STACKS_SIGSEGV] = "sigsegv",
+};
+
+/* GREENRT_STACKS: -1 if it names no kind. */
+static int env_stacks(void)
+{
+	const char *v = getenv("GREENRT_STACKS");
+	unsigned int i;
+
+	if (!v || !*v)
+		return GR_STACKS_DEFAULT;
+	for (i = 0; i < sizeof(stacks_name) / sizeof(stacks_name[0]); i++)
+		if (!strcmp(v, stacks_name[i]))
+			return i;
+	return -1;
 }
 
 int main(void)
@@ -171,9 +208,12 @@ int main(void)
 	unsigned long victim = is64 ? 31337 : 3137;
 	unsigned long done = 0, nb = 0, nbatches, every;
 	uint64_t peak = 0, peak_rss = 0, rest_max = 0, c, final_c, final_rss, rest_sum = 0;
+	int stacks = env_stacks();
 	struct gr_config cfg = {
 		.workers = env_ul("GREENRT_WORKERS", 0),
 		.trim_keep = env_ul("GREENRT_TRIM_KEEP", 0),
+		.stack_max = env_ul("GREENRT_STACK_MAX", 0),
+		.stacks = stacks,
 		.verbose = 2,
 	};
 	struct gr_stats s;
@@ -181,6 +221,11 @@ int main(void)
 	int r, ok;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (stacks < 0) {
+		fprintf(stderr, "demo: GREENRT_STACKS=%s: not default, committed or sigsegv\n",
+			getenv("GREENRT_STACKS"));
+		return 2;
+	}
 	if (victim > total)
 		victim = total / 2 + 1;
 	r = gr_init(&cfg);
@@ -202,6 +247,10 @@ int main(void)
 	printf("  stacks: %zu KiB max, %zu KiB committed at start, 4 KiB guard; "
 	       "coroutine #%lu recurses without end\n",
 	       gr_stack_size() >> 10, gr_stack_commit() >> 10, victim);
+	if (stacks == GR_STACKS_COMMITTED)
+		printf("  GREENRT_STACKS=committed: every stack read/write and populated at creation, never trimmed\n");
+	else if (stacks == GR_STACKS_SIGSEGV)
+		printf("  GREENRT_STACKS=sigsegv: PROT_NONE stacks grown by the SIGSEGV handler (mprotect), trimmed with MADV_DONTNEED + PROT_NONE\n");
 
 	while (done < total) {
 		unsigned long n = total - done < bsize ? total - done : bsize, i;
@@ -277,11 +326,16 @@ int main(void)
 		       s.overflow_committed >> 10);
 	else
 		printf("overflow caught     NONE (expected coroutine #%lu)\n", victim);
-	if (gr_mode() != GR_MODE_NATIVE)
+	if (stacks == GR_STACKS_COMMITTED)
+		printf("(committed stacks: \"committed\" is the read/write mapped size, never trimmed)\n");
+	else if (stacks == GR_STACKS_SIGSEGV)
+		printf("(sigsegv stacks: \"committed\" is the read/write part of each stack)\n");
+	else if (gr_mode() != GR_MODE_NATIVE)
 		printf("(fallback: \"committed\" is the read/write mapped size; TRIM is MADV_DONTNEED)\n");
 	printf("committed stacks    peak %.1f MiB (all of a batch at depth), parked+trimmed %.1f MiB max (%.1f avg), final %.1f MiB\n",
 	       mib(peak), mib(rest_max), mib(rest_sum / (nb ? nb : 1)), mib(final_c));
-	printf("resident (RSS)      peak %.1f MiB, final %.1f MiB\n", mib(peak_rss), mib(final_rss));
+	printf("resident (RSS)      peak %.1f MiB, final %.1f MiB, high-water (VmHWM) %.1f MiB\n",
+	       mib(peak_rss), mib(final_rss), mib(rss_hwm()));
 	printf("stacks              %" PRIu64 " created (%.1f GiB reserved), %" PRIu64 " reuses, %" PRIu64 " trimmed (%" PRIu64 " parked, %" PRIu64 " cached)\n",
 	       s.stacks_created, s.stacks_created * (double)gr_stack_size() / (1 << 30),
 	       s.stacks_reused, s.trims_parked + s.trims_cached, s.trims_parked, s.trims_cached);

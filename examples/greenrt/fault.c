@@ -4,14 +4,17 @@
  * that coroutine only.
  *
  * The handler runs on the worker's sigaltstack (the faulting stack has no
- * room left).  In native mode it asks the kernel which reservation the fault
- * address belongs to (STACKRES_IOC_QUERY with STACKRES_QUERY_ADDR, a plain
- * system call, fine in a handler); the reservation's top holds a pointer to
- * the runtime's gr_stack, whose owner is the coroutine.  In fallback mode it
- * checks the current coroutine's stack bounds.  Then, instead of returning
- * into an access that would fault again, it restores the signal mask the
- * fault interrupted and switches to the worker's scheduler, marking the
- * coroutine dead; the signal frame on the altstack is simply abandoned.
+ * room left).  For stackres stacks it asks the kernel which reservation the
+ * fault address belongs to (STACKRES_IOC_QUERY with STACKRES_QUERY_ADDR, a
+ * plain system call, fine in a handler); the reservation's top holds a
+ * pointer to the runtime's gr_stack, whose owner is the coroutine.  For
+ * other stacks it checks the current coroutine's guard bounds; on
+ * SIGSEGV-grown stacks (GR_STACKS_SIGSEGV) a fault between the guard and the
+ * read/write part is growth instead: the handler mprotects and returns to
+ * retry the access.  On an overflow, instead of returning into an access
+ * that would fault again, it restores the signal mask the fault interrupted
+ * and switches to the worker's scheduler, marking the coroutine dead; the
+ * signal frame on the altstack is simply abandoned.
  * Faults that are not a coroutine's stack get the default action.
  */
 #include <linux/stackres.h>
@@ -53,7 +56,10 @@ static void segv_handler(int sig, siginfo_t *si, void *ucv)
 	int status = GR_KILLED_OVERFLOW;
 
 	(void)sig;
-	if (c && gr_rt.mode == GR_MODE_NATIVE) {
+	/* SIGSEGV-grown stacks: a touch below the read/write part grows it. */
+	if (c && gr_rt.skind == GR_SK_SIGSEGV && gr_stack_grow(c->stack, a))
+		return;		/* the access is retried */
+	if (c && gr_rt.skind == GR_SK_STACKRES) {
 		struct stackres_query q = {
 			.flags = STACKRES_QUERY_ADDR,
 			.addr = a,
@@ -71,6 +77,10 @@ static void segv_handler(int sig, siginfo_t *si, void *ucv)
 		}
 	} else if (c && a >= c->stack->start && a < c->stack->start + c->stack->guard) {
 		st = c->stack;
+	} else if (c && gr_rt.skind == GR_SK_SIGSEGV && a >= c->stack->start &&
+		   a < c->stack->rw_low) {
+		st = c->stack;		/* gr_stack_grow's mprotect failed */
+		status = GR_KILLED_GROWFAIL;
 	}
 	if (!st || st != c->stack) {
 		/* Not a coroutine stack fault: crash as without the runtime. */

@@ -44,6 +44,17 @@ enum gr_mode {
 	GR_MODE_FALLBACK,	/* guarded mmap stacks + pthreads */
 };
 
+/*
+ * What coroutine stacks are made of.  The two others exist to compare the
+ * mode's own stacks with what a runtime does without stackres (bench/):
+ * they work in either mode and change nothing but the stacks.
+ */
+enum gr_stacks {
+	GR_STACKS_DEFAULT = 0,	/* native: stackres reservations; fallback: guarded RW mmaps */
+	GR_STACKS_COMMITTED,	/* read/write and populated at creation, never trimmed */
+	GR_STACKS_SIGSEGV,	/* PROT_NONE; the SIGSEGV handler mprotects touched parts RW */
+};
+
 /* Why a coroutine ended (gr_join() result, gr_coro_status()). */
 enum gr_status {
 	GR_OK = 0,		/* its function returned */
@@ -64,6 +75,7 @@ struct gr_config {
 	unsigned int trim_interval_ms;	/* manager pass period; 0: 10 */
 	int verbose;		/* manager messages on stderr: 0 none, 1 overflow, 2 + watermark */
 	unsigned int watermark_log_max;	/* watermark lines printed; 0: 3 */
+	enum gr_stacks stacks;	/* 0: the mode's own stacks */
 };
 
 /* Counters; all monotonic except the committed_* figures. */
@@ -127,8 +139,8 @@ void gr_manager_sync(void);
 
 /*
  * Sum of committed stack bytes over every coroutine stack: stackres QUERY
- * committed in native mode, the read/write size in fallback mode.  Updates
- * the peak counter.
+ * committed for reservations, the read/write size of the other stacks.
+ * Updates the peak counter.
  */
 uint64_t gr_committed(void);
 void gr_get_stats(struct gr_stats *s);

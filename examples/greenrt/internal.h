@@ -21,6 +21,16 @@
 #define GR_MAX_WORKERS	64
 #define GR_ALTSTACK	(64 * 1024)
 #define GR_TSTACK_SIZE	(128 * 1024)	/* worker thread stack, guard excluded */
+/* GR_STACKS_SIGSEGV growth step: stackres's default chunk, for a like comparison. */
+#define GR_SIGSEGV_STEP	(64 * 1024)
+
+/* The kind of every coroutine stack (gr_rt.skind), fixed by gr_init(). */
+enum {
+	GR_SK_STACKRES,		/* stackres reservation (native default) */
+	GR_SK_RW,		/* guarded read/write mmap (fallback default) */
+	GR_SK_COMMITTED,	/* GR_STACKS_COMMITTED */
+	GR_SK_SIGSEGV,		/* GR_STACKS_SIGSEGV */
+};
 
 /* arch-*.S */
 long gr_syscall(long nr, long a, long b, long c, long d, long e, long f);
@@ -93,7 +103,7 @@ struct gr_coro {
 	struct gr_coro *_Atomic joiner;	/* a coroutine sleeping in gr_join */
 };
 
-/* One coroutine stack: a stackres reservation or a guarded mmap. */
+/* One coroutine stack: a stackres reservation or a guarded mmap (gr_rt.skind). */
 struct gr_stack {
 	uintptr_t start;
 	size_t len, guard;
@@ -103,6 +113,7 @@ struct gr_stack {
 	struct gr_stack *next;		/* cache list */
 	uint32_t index;			/* in the registry */
 	uintptr_t low_sp;		/* fallback: lowest parked sp since the last trim */
+	uintptr_t rw_low;		/* GR_SK_SIGSEGV: lowest read/write address */
 	/* set by the SIGSEGV handler for the manager to match the record */
 	uintptr_t fault_addr;
 	unsigned long fault_seq;
@@ -135,6 +146,7 @@ struct gr_worker {
 
 struct gr_rt {
 	enum gr_mode mode;
+	int skind;			/* GR_SK_*: what the stacks are */
 	struct gr_config cfg;
 	char reason[160];
 	int srfd;			/* /dev/stackres, -1 in fallback */
@@ -200,6 +212,7 @@ uintptr_t gr_stack_top(const struct gr_stack *st);
 int gr_stack_trim(struct gr_stack *st, uintptr_t sp, size_t keep);
 bool gr_stack_trim_useful(struct gr_stack *st, uintptr_t sp, size_t keep);
 int gr_stack_query(const struct gr_stack *st, size_t *committed);
+bool gr_stack_grow(struct gr_stack *st, uintptr_t addr);	/* GR_SK_SIGSEGV handler */
 void gr_stacks_trim_cached(void);
 void gr_stacks_destroy(void);
 

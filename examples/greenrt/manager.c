@@ -185,7 +185,7 @@ static void print_fallback_kill(void)
 {
 	static unsigned long reported;
 
-	if (gr_rt.mode != GR_MODE_FALLBACK || !atomic_load(&gr_rt.overflow_seen) ||
+	if (gr_rt.skind == GR_SK_STACKRES || !atomic_load(&gr_rt.overflow_seen) ||
 	    reported == gr_rt.overflow_seq || gr_rt.cfg.verbose < 1)
 		return;
 	reported = gr_rt.overflow_seq;

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Runtime setup: choose native or fallback mode, start and stop the worker
- * threads, statistics.
+ * Runtime setup: choose native or fallback mode and the kind of stacks, start
+ * and stop the worker threads, statistics.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -100,6 +100,16 @@ int gr_init(const struct gr_config *cfg)
 		gr_rt.srfd = fd;
 	else if (fd >= 0)
 		close(fd);
+	switch (gr_rt.cfg.stacks) {
+	case GR_STACKS_COMMITTED:
+		gr_rt.skind = GR_SK_COMMITTED;
+		break;
+	case GR_STACKS_SIGSEGV:
+		gr_rt.skind = GR_SK_SIGSEGV;
+		break;
+	default:
+		gr_rt.skind = gr_rt.mode == GR_MODE_NATIVE ? GR_SK_STACKRES : GR_SK_RW;
+	}
 
 	gr_rt.efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (gr_rt.efd < 0)

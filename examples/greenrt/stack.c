@@ -2,6 +2,9 @@
 /*
  * Coroutine stacks: stackres reservations (native) or guarded read/write
  * mmaps (fallback), a registry of every stack and a cache of free ones.
+ * For comparison (gr_config.stacks) also fully committed stacks and stacks
+ * grown by the SIGSEGV handler (PROT_NONE until touched, as a runtime does
+ * without stackres).
  *
  * Stacks are reused rather than unmapped: a finished coroutine's stack goes
  * on the dirty list; the manager trims it back to the initial commit and
@@ -17,6 +20,9 @@
 
 #ifndef MAP_NORESERVE
 #define MAP_NORESERVE 0x4000
+#endif
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
 #endif
 
 static struct gr_stack *stack_arr;	/* registry: gr_rt.cfg.max_stacks entries */
@@ -38,13 +44,13 @@ uintptr_t gr_stack_top(const struct gr_stack *st)
 
 /*
  * Find a free stack_max-aligned block: map twice the size, keep the aligned
- * part (fallback) or give it all back and map the aligned part with
- * STACKRES_MAP at that fixed address (native; EEXIST if another thread took
- * it meanwhile, then we try again).
+ * part (plain mmap stacks, mapped with prot) or give it all back and map the
+ * aligned part with STACKRES_MAP at that fixed address (reservations; EEXIST
+ * if another thread took it meanwhile, then we try again).
  */
-static uintptr_t aligned_block(size_t len, bool keep)
+static uintptr_t aligned_block(size_t len, int prot, bool keep)
 {
-	char *m = gr_mmap(NULL, 2 * len, keep ? PROT_READ | PROT_WRITE : PROT_NONE,
+	char *m = gr_mmap(NULL, 2 * len, keep ? prot : PROT_NONE,
 			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE);
 	uintptr_t a;
 
@@ -67,12 +73,12 @@ static int stack_map(struct gr_stack *st)
 	const struct gr_config *cfg = &gr_rt.cfg;
 	int r = -EEXIST, tries;
 
-	if (gr_rt.mode == GR_MODE_NATIVE) {
+	if (gr_rt.skind == GR_SK_STACKRES) {
 		struct stackres_reg reg;
 
 		for (tries = 0; tries < 16 && r == -EEXIST; tries++) {
 			reg = (struct stackres_reg){
-				.start = aligned_block(cfg->stack_max, false),
+				.start = aligned_block(cfg->stack_max, PROT_NONE, false),
 				.len = cfg->stack_max,
 				.guard = cfg->stack_guard,
 				.commit = cfg->stack_commit,
@@ -87,8 +93,23 @@ static int stack_map(struct gr_stack *st)
 			return r;
 		st->start = (uintptr_t)reg.start;
 		st->id = reg.id;
+	} else if (gr_rt.skind == GR_SK_SIGSEGV) {
+		/* All PROT_NONE but the initial commit; the guard stays so. */
+		uintptr_t a = aligned_block(cfg->stack_max, PROT_NONE, true);
+
+		if (!a)
+			return -ENOMEM;
+		st->rw_low = a + cfg->stack_max - cfg->stack_commit;
+		if (gr_mprotect((void *)st->rw_low, cfg->stack_commit,
+				PROT_READ | PROT_WRITE)) {
+			gr_munmap((void *)a, cfg->stack_max);
+			return -ENOMEM;
+		}
+		st->start = a;
+		st->id = 0;
 	} else {
-		uintptr_t a = aligned_block(cfg->stack_max, true);
+		uintptr_t a = aligned_block(cfg->stack_max, PROT_READ | PROT_WRITE, true);
+		uintptr_t low = a + cfg->stack_guard, p;
 
 		if (!a)
 			return -ENOMEM;
@@ -96,6 +117,11 @@ static int stack_map(struct gr_stack *st)
 			gr_munmap((void *)a, cfg->stack_max);
 			return -ENOMEM;
 		}
+		/* Committed: every page allocated now (touched if the kernel is old). */
+		if (gr_rt.skind == GR_SK_COMMITTED &&
+		    gr_sys3(SYS_madvise, low, a + cfg->stack_max - low, MADV_POPULATE_WRITE))
+			for (p = low; p < a + cfg->stack_max; p += GR_PAGE)
+				*(volatile char *)p = 0;
 		st->start = a;
 		st->id = 0;
 	}
@@ -187,23 +213,61 @@ int gr_stack_trim(struct gr_stack *st, uintptr_t sp, size_t keep)
 
 	if (sp < low || sp > gr_stack_top(st))
 		return -EINVAL;
-	if (gr_rt.mode == GR_MODE_NATIVE) {
+	if (gr_rt.skind == GR_SK_STACKRES) {
 		struct stackres_trim t = { .id = st->id, .sp = sp, .keep = keep };
 
 		return gr_sys3(SYS_ioctl, gr_rt.srfd, STACKRES_IOC_TRIM, &t);
 	}
-	/* Fallback: free the pages; the mapping stays read/write. */
+	if (gr_rt.skind == GR_SK_COMMITTED)
+		return 0;	/* fixed stacks: nothing is ever given back */
 	end = sp - low > keep ? (sp - keep) & ~(GR_PAGE - 1) : low;
+	if (gr_rt.skind == GR_SK_SIGSEGV) {
+		/* Only the read/write part has pages; it becomes PROT_NONE again. */
+		int r;
+
+		if (end <= st->rw_low)
+			return 0;
+		r = gr_sys3(SYS_madvise, st->rw_low, end - st->rw_low, MADV_DONTNEED);
+		if (!r)
+			r = gr_mprotect((void *)st->rw_low, end - st->rw_low, PROT_NONE);
+		if (!r)
+			st->rw_low = end;
+		return r;
+	}
+	/* Guarded RW mmap: free the pages; the mapping stays read/write. */
 	if (end <= low)
 		return 0;
 	return gr_sys3(SYS_madvise, low, end - low, MADV_DONTNEED);
 }
 
 /*
+ * GR_SK_SIGSEGV: make the stack read/write from addr (a fault address
+ * between the guard and the read/write part) up to that part, at least
+ * GR_SIGSEGV_STEP at a time.  Runs in the SIGSEGV handler, on the worker that
+ * runs the stack's coroutine, so nothing else changes rw_low meanwhile (the
+ * manager trims parked and cached stacks only).  False if addr is not such
+ * an address or mprotect fails.
+ */
+bool gr_stack_grow(struct gr_stack *st, uintptr_t addr)
+{
+	uintptr_t low = st->start + st->guard, lo = addr & ~(GR_PAGE - 1);
+
+	if (addr < low || addr >= st->rw_low)
+		return false;
+	if (st->rw_low - lo < GR_SIGSEGV_STEP)
+		lo = st->rw_low - low > GR_SIGSEGV_STEP ? st->rw_low - GR_SIGSEGV_STEP : low;
+	if (gr_mprotect((void *)lo, st->rw_low - lo, PROT_READ | PROT_WRITE))
+		return false;
+	st->rw_low = lo;
+	return true;
+}
+
+/*
  * Would a TRIM at sp free anything?  A TRIM changes page tables (and so
  * flushes TLBs on every CPU running the process); skip it when nothing lies
- * below sp - keep.  Native: QUERY's committed is exact.  Fallback: the lowest
- * sp this stack was parked at since its last trim is our only hint.
+ * below sp - keep.  Reservations: QUERY's committed is exact; SIGSEGV-grown
+ * stacks: rw_low is.  Guarded RW mmaps: the lowest sp this stack was parked
+ * at since its last trim is our only hint.  Committed stacks: never.
  */
 bool gr_stack_trim_useful(struct gr_stack *st, uintptr_t sp, size_t keep)
 {
@@ -211,15 +275,19 @@ bool gr_stack_trim_useful(struct gr_stack *st, uintptr_t sp, size_t keep)
 		(sp - keep) & ~(GR_PAGE - 1) : st->start + st->guard;
 	size_t committed;
 
-	if (gr_rt.mode == GR_MODE_NATIVE)
+	if (gr_rt.skind == GR_SK_STACKRES)
 		return !gr_stack_query(st, &committed) &&
 			committed > gr_stack_top(st) - cut;
+	if (gr_rt.skind == GR_SK_COMMITTED)
+		return false;
+	if (gr_rt.skind == GR_SK_SIGSEGV)
+		return st->rw_low < cut;
 	return !st->low_sp || st->low_sp < cut;	/* 0: unknown, trim */
 }
 
 int gr_stack_query(const struct gr_stack *st, size_t *committed)
 {
-	if (gr_rt.mode == GR_MODE_NATIVE) {
+	if (gr_rt.skind == GR_SK_STACKRES) {
 		struct stackres_query q = { .id = st->id };
 		int r = gr_sys3(SYS_ioctl, gr_rt.srfd, STACKRES_IOC_QUERY, &q);
 
@@ -228,7 +296,8 @@ int gr_stack_query(const struct gr_stack *st, size_t *committed)
 		*committed = q.committed;
 		return 0;
 	}
-	*committed = st->len - st->guard;
+	*committed = gr_rt.skind == GR_SK_SIGSEGV ? gr_stack_top(st) - st->rw_low :
+		     st->len - st->guard;
 	return 0;
 }
 
