@@ -14,13 +14,14 @@
 #include <linux/types.h>
 #include <linux/ioctl.h>
 
-/* struct stackres_reg.flags */
+/* struct stackres_reg.flags (and stackres_arena.flags: STACKRES_MAP only) */
 #define STACKRES_MAP		(1U << 0)	/* module maps the range itself */
 #define STACKRES_POPULATE	(1U << 1)	/* populate pages when committing */
 #define STACKRES_NOTIFY_GROW	(1U << 2)	/* queue a GROW record per growth */
 
 /* struct stackres_query.flags */
 #define STACKRES_QUERY_ADDR	(1U << 0)	/* look up by addr, not by id */
+#define STACKRES_QUERY_SLOT	(1U << 1)	/* out: the answer is a dense slot */
 
 /* struct stackres_event.type */
 #define STACKRES_EV_GROW	1	/* committed part grew */
@@ -63,6 +64,20 @@ struct stackres_query {
 	__u64 overflows;	/* out: guard hits */
 };
 
+/*
+ * Dense mode: one mapping of nslots * slot bytes, each slot a stack whose
+ * bottom guard bytes are guard markers (MADV_GUARD_INSTALL), read/write
+ * above them and grown by demand paging; one VMA for all of them.
+ */
+struct stackres_arena {
+	__u64 start;		/* in (0 with STACKRES_MAP: any), out */
+	__u64 slot;		/* in: bytes per stack, page multiple */
+	__u64 nslots;		/* in: number of stacks, > 0 */
+	__u64 guard;		/* in: guard bytes per slot, < slot */
+	__u32 flags;		/* in: 0 or STACKRES_MAP */
+	__u32 id;		/* out: reservation id of the arena */
+};
+
 struct stackres_event {
 	__u32 type;		/* STACKRES_EV_* */
 	__u32 id;		/* reservation id (0 for LOST) */
@@ -78,5 +93,6 @@ struct stackres_event {
 #define STACKRES_IOC_UNREGISTER	_IOWR(STACKRES_IOC_MAGIC, 0x02, __u32)
 #define STACKRES_IOC_TRIM	_IOWR(STACKRES_IOC_MAGIC, 0x03, struct stackres_trim)
 #define STACKRES_IOC_QUERY	_IOWR(STACKRES_IOC_MAGIC, 0x04, struct stackres_query)
+#define STACKRES_IOC_ARENA	_IOWR(STACKRES_IOC_MAGIC, 0x05, struct stackres_arena)
 
 #endif /* _UAPI_LINUX_STACKRES_H */

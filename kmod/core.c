@@ -60,74 +60,21 @@
 #include <linux/wait.h>
 #include <linux/xarray.h>
 
-#include <linux/stackres.h>
+#include "internal.h"
 
-/* Records queued per file before they are counted as lost. */
-#define STACKRES_QUEUE_LEN	256
-
-static unsigned int max_reservations = 32768;
+unsigned int max_reservations = 32768;
 module_param(max_reservations, uint, 0644);
 MODULE_PARM_DESC(max_reservations,
 		 "Live reservations per process, over all its files (ENOSPC beyond)");
 
-/* State shared by all stackres files of one mm. */
-struct stackres_mm {
-	struct mm_struct *mm;		/* mmgrab()ed; the hash key */
-	struct hlist_node node;		/* in smm_hash */
-	refcount_t refs;		/* open files + fault handlers running */
-	struct mmu_notifier mn;
-	struct mutex lock;		/* see the top of this file */
-	struct maple_tree tree;		/* [start, end - 1] -> stackres_res */
-	unsigned int nr_res;		/* reservations in tree, dead or not */
-	atomic_t nr_dead;		/* of which marked dead */
-	struct rcu_head rcu;
-};
-
-struct stackres_file {
-	struct stackres_mm *smm;
-	struct pid_namespace *pid_ns;	/* the opener's, for event tids */
-	struct xarray ids;		/* id -> stackres_res, under smm->lock */
-	u32 next_id;			/* for xa_alloc_cyclic() */
-
-	struct mutex read_lock;		/* one reader at a time */
-	spinlock_t evlock;		/* ev, ev_head, ev_count, ev_lost */
-	struct stackres_event *ev;	/* ring of STACKRES_QUEUE_LEN */
-	unsigned int ev_head;
-	unsigned int ev_count;
-	u64 ev_lost;			/* dropped after the last queued one */
-	wait_queue_head_t wq;
-};
-
-#define STACKRES_RES_DEAD	0
-
-struct stackres_res {
-	/* Constant after REGISTER. */
-	unsigned long start, end;
-	unsigned long guard_top;	/* start + guard */
-	unsigned long chunk;
-	u64 watermark;
-	u32 id, flags;
-	struct stackres_file *owner;
-	/* Under smm->lock (and mmap_lock for bottom). */
-	unsigned long bottom;		/* committed bottom */
-	u64 peak;
-	u64 grow_faults;
-	u64 overflows;
-	/* Set by the MMU notifier when (part of) the range is unmapped. */
-	unsigned long state;
-	struct rcu_head rcu;
-};
-
 static DEFINE_MUTEX(smm_hash_lock);
 static DEFINE_HASHTABLE(smm_hash, 6);
 
-static bool res_dead(struct stackres_res *res)
-{
-	return test_bit(STACKRES_RES_DEAD, &res->state);
-}
-
 static u64 res_committed(struct stackres_res *res)
 {
+	/* Dense: a slot is read/write above its guard, demand-paged. */
+	if (res->slot)
+		return res->slot - (res->guard_top - res->start);
 	return res->end - res->bottom;
 }
 
@@ -144,8 +91,8 @@ static void ev_push(struct stackres_file *f, const struct stackres_event *ev)
  * full the record is counted in ev_lost, and the next record that fits is
  * preceded by a LOST record, so LOST stands where records were dropped.
  */
-static void res_event(struct stackres_res *res, u32 type, unsigned long addr,
-		      u32 err)
+void res_event(struct stackres_res *res, u32 type, unsigned long addr,
+	       u32 err)
 {
 	struct stackres_file *f = res->owner;
 	struct stackres_event ev = {
@@ -190,7 +137,7 @@ static bool ev_available(struct stackres_file *f)
 
 /* ---- per-mm state ---- */
 
-static void res_free(struct stackres_mm *smm, struct stackres_res *res)
+void res_free(struct stackres_mm *smm, struct stackres_res *res)
 {
 	lockdep_assert_held(&smm->lock);
 	mtree_erase(&smm->tree, res->start);
@@ -202,7 +149,7 @@ static void res_free(struct stackres_mm *smm, struct stackres_res *res)
 }
 
 /* Free the reservations the MMU notifier marked dead. */
-static void smm_reap(struct stackres_mm *smm)
+void smm_reap(struct stackres_mm *smm)
 {
 	struct stackres_res *res;
 	unsigned long index = 0;
@@ -401,6 +348,11 @@ static enum access_fault_result stackres_fault(unsigned long addr,
 	smm = smm_find_get(mm);
 	if (!smm)
 		return ret;
+	if (flags & ACCESS_FAULT_SIGSEGV) {
+		/* Already a SIGSEGV (a guard marker): only account for it. */
+		dense_guard_hit(smm, addr);
+		goto out_put;
+	}
 	if (mmap_write_lock_killable(mm))
 		goto out_put;
 
@@ -413,7 +365,8 @@ static enum access_fault_result stackres_fault(unsigned long addr,
 
 	mutex_lock(&smm->lock);
 	res = mtree_load(&smm->tree, addr);
-	if (res && !res_dead(res))
+	/* A dense slot has nothing to commit: its VMA is read/write. */
+	if (res && !res_dead(res) && !res->slot)
 		ret = res_fault(smm, res, addr, flags);
 	mutex_unlock(&smm->lock);
 out_unlock:
@@ -425,7 +378,7 @@ out_put:
 
 /* ---- ioctls ---- */
 
-static struct stackres_res *file_res(struct stackres_file *f, u32 id)
+struct stackres_res *file_res(struct stackres_file *f, u32 id)
 {
 	struct stackres_res *res;
 
@@ -459,8 +412,11 @@ static int reg_check(const struct stackres_reg *reg)
 	return 0;
 }
 
-/* STACKRES_MAP: a fresh PROT_NONE MAP_NORESERVE mapping, fixed or not. */
-static int reg_map(struct stackres_file *f, struct stackres_reg *reg)
+/*
+ * STACKRES_MAP: a fresh MAP_NORESERVE mapping of @len bytes with @prot, at
+ * *@start if it is not 0 (which must be free), else anywhere.
+ */
+int res_map(struct stackres_file *f, u64 *start, u64 len, unsigned long prot)
 {
 	struct stackres_mm *smm = f->smm;
 	struct mm_struct *mm = smm->mm;
@@ -469,10 +425,10 @@ static int reg_map(struct stackres_file *f, struct stackres_reg *reg)
 	int err = 0;
 
 	/* Keep DESIGN.md's error order: EEXIST, then ENOSPC, then ENOMEM. */
-	if (reg->start) {
+	if (*start) {
 		if (mmap_read_lock_killable(mm))
 			return -EINTR;
-		if (find_vma_intersection(mm, reg->start, reg->start + reg->len))
+		if (find_vma_intersection(mm, *start, *start + len))
 			err = -EEXIST;
 		mmap_read_unlock(mm);
 		if (err)
@@ -487,17 +443,48 @@ static int reg_map(struct stackres_file *f, struct stackres_reg *reg)
 	if (err)
 		return err;
 
-	addr = vm_mmap(NULL, reg->start, reg->len, PROT_NONE, mflags, 0);
+	addr = vm_mmap(NULL, *start, len, prot, mflags, 0);
 	/* EPERM: below mmap_min_addr, not a usable user address. */
 	if (addr == -EPERM)
 		return -EINVAL;
 	if (IS_ERR_VALUE(addr))
 		return (int)addr;
-	if (reg->start && addr != reg->start) {
-		vm_munmap(addr, reg->len);
+	if (*start && addr != *start) {
+		vm_munmap(addr, len);
 		return -EEXIST;
 	}
-	reg->start = addr;
+	*start = addr;
+	return 0;
+}
+
+/*
+ * Give @res ([start, end), filled in) an id of @f and a place in the tree:
+ * EEXIST if it overlaps a reservation of any file of this mm, ENOSPC at
+ * the per-process limit.  Called with smm->lock held.
+ */
+int res_insert(struct stackres_file *f, struct stackres_res *res)
+{
+	struct stackres_mm *smm = f->smm;
+	unsigned long idx = res->start;
+	int err;
+
+	lockdep_assert_held(&smm->lock);
+	smm_reap(smm);
+	if (mt_find(&smm->tree, &idx, res->end - 1))
+		return -EEXIST;
+	if (smm->nr_res >= max_reservations)
+		return -ENOSPC;
+	err = xa_alloc_cyclic(&f->ids, &res->id, res, XA_LIMIT(1, U32_MAX),
+			      &f->next_id, GFP_KERNEL);
+	if (err < 0)
+		return err;
+	err = mtree_insert_range(&smm->tree, res->start, res->end - 1, res,
+				 GFP_KERNEL);
+	if (err) {
+		xa_erase(&f->ids, res->id);
+		return err;
+	}
+	smm->nr_res++;
 	return 0;
 }
 
@@ -508,7 +495,7 @@ static int stackres_register(struct stackres_file *f,
 	struct mm_struct *mm = smm->mm;
 	struct stackres_res *res;
 	struct stackres_reg reg;
-	unsigned long start, end, top, idx;
+	unsigned long start, end, top;
 	int err;
 
 	if (copy_from_user(&reg, ureg, sizeof(reg)))
@@ -520,7 +507,7 @@ static int stackres_register(struct stackres_file *f,
 	if (err)
 		return err;
 	if (reg.flags & STACKRES_MAP) {
-		err = reg_map(f, &reg);
+		err = res_map(f, &reg.start, reg.len, PROT_NONE);
 		if (err)
 			return err;
 	}
@@ -552,24 +539,9 @@ static int stackres_register(struct stackres_file *f,
 		goto out_unlock_mm;
 	}
 	mutex_lock(&smm->lock);
-	smm_reap(smm);
-	err = -EEXIST;
-	idx = start;
-	if (mt_find(&smm->tree, &idx, end - 1))
+	err = res_insert(f, res);
+	if (err)
 		goto out_unlock;
-	err = -ENOSPC;
-	if (smm->nr_res >= max_reservations)
-		goto out_unlock;
-	err = xa_alloc_cyclic(&f->ids, &res->id, res, XA_LIMIT(1, U32_MAX),
-			      &f->next_id, GFP_KERNEL);
-	if (err < 0)
-		goto out_unlock;
-	err = mtree_insert_range(&smm->tree, start, end - 1, res, GFP_KERNEL);
-	if (err) {
-		xa_erase(&f->ids, res->id);
-		goto out_unlock;
-	}
-	smm->nr_res++;
 
 	/*
 	 * The top read/write first: only that step is charged.  REGISTER
@@ -630,7 +602,7 @@ static int stackres_trim(struct stackres_file *f,
 	struct stackres_mm *smm = f->smm;
 	struct stackres_res *res;
 	struct stackres_trim t;
-	unsigned long top;
+	unsigned long lo, top;
 	int err = 0;
 
 	if (copy_from_user(&t, utrim, sizeof(t)))
@@ -645,16 +617,20 @@ static int stackres_trim(struct stackres_file *f,
 		err = -ENOENT;
 		goto out;
 	}
+	if (res->slot) {
+		/* Without our locks: madvise() takes mmap_lock itself. */
+		err = dense_trim_range(res, &t, &lo, &top);
+		mutex_unlock(&smm->lock);
+		mmap_write_unlock(smm->mm);
+		if (!err && top > lo)
+			err = anon_range_advise(smm->mm, lo, top, MADV_DONTNEED);
+		return err;
+	}
 	if (t.sp < res->guard_top || t.sp > res->end) {
 		err = -EINVAL;
 		goto out;
 	}
-	/* Pages entirely below sp - keep, above the guard. */
-	if (t.keep >= t.sp - res->guard_top)
-		top = res->guard_top;
-	else
-		top = max_t(unsigned long, (t.sp - t.keep) & PAGE_MASK,
-			    res->guard_top);
+	top = trim_top(t.sp, t.keep, res->guard_top);
 	if (top > res->guard_top) {
 		err = anon_range_set_access(smm->mm, res->guard_top, top,
 					    ANON_ACCESS_DISCARD);
@@ -676,8 +652,10 @@ static int stackres_query(struct stackres_file *f,
 
 	if (copy_from_user(&q, uq, sizeof(q)))
 		return -EFAULT;
-	if (q.flags & ~STACKRES_QUERY_ADDR)
+	/* STACKRES_QUERY_SLOT is an answer; a struct reused as is keeps it. */
+	if (q.flags & ~(STACKRES_QUERY_ADDR | STACKRES_QUERY_SLOT))
 		return -EINVAL;
+	q.flags &= ~STACKRES_QUERY_SLOT;
 
 	mutex_lock(&smm->lock);
 	if (q.flags & STACKRES_QUERY_ADDR) {
@@ -697,6 +675,8 @@ static int stackres_query(struct stackres_file *f,
 		q.peak = res->peak;
 		q.grow_faults = res->grow_faults;
 		q.overflows = res->overflows;
+		if (res->slot)
+			dense_query(res, &q);
 	}
 	mutex_unlock(&smm->lock);
 
@@ -725,6 +705,8 @@ static long stackres_ioctl(struct file *file, unsigned int cmd,
 		return stackres_trim(f, argp);
 	case STACKRES_IOC_QUERY:
 		return stackres_query(f, argp);
+	case STACKRES_IOC_ARENA:
+		return stackres_arena(f, argp);
 	default:
 		return -ENOTTY;
 	}

@@ -1,0 +1,217 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Dense stacks: STACKRES_IOC_ARENA cuts one private anonymous mapping into
+ * equal slots, each a stack with guard markers (MADV_GUARD_INSTALL, patch
+ * 0022) at its bottom instead of a PROT_NONE VMA.  A million guarded
+ * stacks then cost one VMA and page tables, where one reservation per stack
+ * costs two VMAs and tops out near 32,000 (vm.max_map_count).
+ *
+ * What dense mode gives up: the whole slot above the guard is read/write
+ * from the start and grows by plain demand paging, so there is no commit
+ * step to count, watermark or notify (no GROW/WATERMARK/FAILED records).
+ * A guard hit is the marker's SIGSEGV (SEGV_MAPERR); the access fault hook
+ * calls us for it with ACCESS_FAULT_SIGSEGV (patch 0024) so the owner
+ * still gets an OVERFLOW record.  An arena is one reservation for every
+ * other rule (ids, limit, lifecycle, the MMU notifier ending it on munmap).
+ */
+
+#include <linux/mm.h>
+#include <linux/mman.h>
+#include <linux/sched/signal.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+
+#include "internal.h"
+
+static unsigned long res_guard(const struct stackres_res *res)
+{
+	return res->guard_top - res->start;
+}
+
+static int arena_check(const struct stackres_arena *a)
+{
+	const u64 mask = PAGE_SIZE - 1;
+	u64 len;
+
+	if (a->flags & ~STACKRES_MAP)
+		return -EINVAL;
+	if ((a->start | a->slot | a->guard) & mask)
+		return -EINVAL;
+	if (!a->slot || !a->nslots || a->guard >= a->slot)
+		return -EINVAL;
+	if (a->slot > TASK_SIZE || a->nslots > TASK_SIZE / a->slot)
+		return -EINVAL;
+	len = a->slot * a->nslots;
+	if ((a->start || !(a->flags & STACKRES_MAP)) &&
+	    a->start > TASK_SIZE - len)
+		return -EINVAL;
+	return 0;
+}
+
+/* Undo a failed ARENA; @res may have been unregistered meanwhile. */
+static void arena_undo(struct stackres_file *f, u32 id, unsigned long start,
+		       unsigned long guarded_end, unsigned long len, u32 flags)
+{
+	struct stackres_res *res;
+
+	mutex_lock(&f->smm->lock);
+	res = file_res(f, id);
+	if (res && res->start == start && res->slot)
+		res_free(f->smm, res);
+	mutex_unlock(&f->smm->lock);
+	if (flags & STACKRES_MAP)
+		vm_munmap(start, len);
+	else if (guarded_end > start)
+		anon_range_advise(f->smm->mm, start, guarded_end,
+				  MADV_GUARD_REMOVE);
+}
+
+int stackres_arena(struct stackres_file *f,
+		   struct stackres_arena __user *uarena)
+{
+	struct stackres_mm *smm = f->smm;
+	struct mm_struct *mm = smm->mm;
+	struct stackres_arena a;
+	struct stackres_res *res;
+	unsigned long start, len, at;
+	u32 id;
+	int err;
+
+	if (copy_from_user(&a, uarena, sizeof(a)))
+		return -EFAULT;
+	/* Fail before changing anything if the result cannot be stored. */
+	if (copy_to_user(uarena, &a, sizeof(a)))
+		return -EFAULT;
+	err = arena_check(&a);
+	if (err)
+		return err;
+	len = a.slot * a.nslots;
+	if (a.flags & STACKRES_MAP) {
+		err = res_map(f, &a.start, len, PROT_READ | PROT_WRITE);
+		if (err)
+			return err;
+	}
+	start = a.start;
+
+	res = kzalloc(sizeof(*res), GFP_KERNEL);
+	if (!res) {
+		err = -ENOMEM;
+		goto out_unmap;
+	}
+	res->start = start;
+	res->end = start + len;
+	res->guard_top = start + a.guard;
+	res->slot = a.slot;
+	res->flags = a.flags;
+	res->owner = f;
+	res->bottom = start;
+
+	if (mmap_write_lock_killable(mm)) {
+		err = -EINTR;
+		goto out_free;
+	}
+	if (!anon_range_is_private(mm, start, res->end)) {
+		mmap_write_unlock(mm);
+		err = -ENXIO;
+		goto out_free;
+	}
+	mutex_lock(&smm->lock);
+	err = res_insert(f, res);
+	if (err) {
+		mutex_unlock(&smm->lock);
+		mmap_write_unlock(mm);
+		goto out_free;
+	}
+	/* As REGISTER does, ARENA defines the protections: all read/write. */
+	err = anon_range_set_access(mm, start, res->end,
+				    ANON_ACCESS_RW | ANON_ACCESS_ALL);
+	id = res->id;
+	mutex_unlock(&smm->lock);
+	mmap_write_unlock(mm);
+	/* From here on @res may be unregistered by another thread: use @id. */
+	at = start;
+	if (!err && a.guard) {
+		/* madvise() takes mmap_lock itself, slot by slot. */
+		for (; at < start + len; at += a.slot) {
+			err = anon_range_advise(mm, at, at + a.guard,
+						MADV_GUARD_INSTALL);
+			if (!err && fatal_signal_pending(current))
+				err = -EINTR;
+			if (err)
+				break;
+		}
+	}
+	if (err) {
+		arena_undo(f, id, start, min(at + a.guard, start + len), len,
+			   a.flags);
+		return err;
+	}
+	a.id = id;
+	if (copy_to_user(uarena, &a, sizeof(a)))
+		return -EFAULT;
+	return 0;
+
+out_free:
+	kfree(res);
+out_unmap:
+	if (a.flags & STACKRES_MAP)
+		vm_munmap(start, len);
+	return err;
+}
+
+/* The fault at @addr was a SIGSEGV: if it hit a slot's guard, report it. */
+void dense_guard_hit(struct stackres_mm *smm, unsigned long addr)
+{
+	struct stackres_res *res;
+
+	mutex_lock(&smm->lock);
+	res = mtree_load(&smm->tree, addr);
+	if (res && !res_dead(res) && res->slot &&
+	    (addr - res->start) % res->slot < res_guard(res)) {
+		res->overflows++;
+		res_event(res, STACKRES_EV_OVERFLOW, addr, 0);
+	}
+	mutex_unlock(&smm->lock);
+}
+
+/*
+ * TRIM of an arena: the slot is the one whose range (start, end] holds sp,
+ * so sp at a slot's top trims all of it.  [*lo, *hi) is what to discard
+ * (the guard keeps its markers: MADV_DONTNEED leaves them in place).
+ */
+int dense_trim_range(struct stackres_res *res, const struct stackres_trim *t,
+		     unsigned long *lo, unsigned long *hi)
+{
+	unsigned long sp = t->sp, slot0;
+
+	if (sp != t->sp || sp <= res->start || sp > res->end)
+		return -EINVAL;
+	slot0 = res->start + (sp - 1 - res->start) / res->slot * res->slot;
+	*lo = slot0 + res_guard(res);
+	if (sp < *lo)
+		return -EINVAL;
+	*hi = trim_top(sp, t->keep, *lo);
+	return 0;
+}
+
+/*
+ * QUERY of an arena: by id the whole arena, by address the slot holding
+ * it (STACKRES_QUERY_SLOT).  A slot counts as committed above its guard.
+ */
+void dense_query(struct stackres_res *res, struct stackres_query *q)
+{
+	u64 per_slot = res->slot - res_guard(res);
+
+	if (q->flags & STACKRES_QUERY_ADDR) {
+		unsigned long addr = q->addr;
+
+		q->start = res->start + (addr - res->start) / res->slot * res->slot;
+		q->len = res->slot;
+		q->committed = per_slot;
+		q->flags |= STACKRES_QUERY_SLOT;
+	} else {
+		q->committed = per_slot * ((res->end - res->start) / res->slot);
+	}
+	q->peak = q->committed;
+	q->grow_faults = 0;
+}
