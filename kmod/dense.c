@@ -15,6 +15,7 @@
  * other rule (ids, limit, lifecycle, the MMU notifier ending it on munmap).
  */
 
+#include <linux/math64.h>
 #include <linux/mm.h>
 #include <linux/mman.h>
 #include <linux/sched/signal.h>
@@ -39,7 +40,7 @@ static int arena_check(const struct stackres_arena *a)
 		return -EINVAL;
 	if (!a->slot || !a->nslots || a->guard >= a->slot)
 		return -EINVAL;
-	if (a->slot > TASK_SIZE || a->nslots > TASK_SIZE / a->slot)
+	if (a->slot > TASK_SIZE || a->nslots > div64_u64(TASK_SIZE, a->slot))
 		return -EINVAL;
 	len = a->slot * a->nslots;
 	if ((a->start || !(a->flags & STACKRES_MAP)) &&
