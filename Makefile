@@ -6,18 +6,19 @@
 #   make kernel ARCH=... VARIANT=...   just build a kernel (+ kmod)
 #   make bench [ARCH=i386]             benchmarks (bench/)
 #   make stress [STRESS_S=600]         stress on the debug kernels
+#   make dense-million                 a million dense stacks in one process
 
 ARCH ?= x86_64
 VARIANT ?= plain
 ABI ?= $(ARCH)
 CMD ?=
 
-.PHONY: all help deps kernel demo run check kselftest bench stress clean distclean
+.PHONY: all help deps kernel demo run check kselftest bench stress dense-million clean distclean
 
 all: kernel
 
 help:
-	@sed -n '3,8p' Makefile | sed 's/^# //'
+	@sed -n '3,9p' Makefile | sed 's/^# //'
 
 deps:
 	@scripts/deps
@@ -42,6 +43,10 @@ kselftest:
 # Time-bounded stress on the debug kernels (STRESS_S seconds per arch, default 180).
 stress: deps
 	@scripts/stress
+
+# 1,000,000 dense slots of 64 KiB (x86_64), the address space's worth on i386.
+dense-million: deps
+	@scripts/dense-million
 
 bench: deps
 	@if [ -x bench/run ]; then bench/run $(ARCH); else echo "bench/ is not there yet"; exit 1; fi
