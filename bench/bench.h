@@ -47,5 +47,6 @@ const char *exit_free_absent(void);
 
 void bench_churn(void);
 void bench_greenrt(void);
+void bench_dense(void);
 
 #endif

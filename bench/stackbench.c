@@ -5,6 +5,7 @@
  *
  *   stackbench [-r MULT] [-R ROUNDS] [GROUP...]
  *                                     GROUP: growth ktouch churn create scale upcall greenrt
+ *                                            dense
  *   stackbench -l                     list the cases (name unit baseline)
  *
  * Features are detected at run time: without /dev/stackres or exit_free a
@@ -134,7 +135,8 @@ static void print_results(void)
 		}
 		qsort(a->v, n, sizeof(*a->v), cmp_double);
 		med = n % 2 ? a->v[n / 2] : (a->v[n / 2 - 1] + a->v[n / 2]) / 2;
-		printf("@@R %s %s %s %d %.4g %.4g %.4g\n", a->name, a->unit,
+		/* 7 digits: counts (dense-max-*, stacks) must stay exact */
+		printf("@@R %s %s %s %d %.7g %.7g %.7g\n", a->name, a->unit,
 		       a->base, n, a->v[0], med, a->v[n - 1]);
 	}
 	fflush(stdout);
@@ -970,6 +972,14 @@ static const char *const case_list[][3] = {
 	{ "greenrt-committed-commit", "MiB", "greenrt-committed-commit" },
 	{ "greenrt-stackres-commit", "MiB", "greenrt-committed-commit" },
 	{ "greenrt-sigsegv-commit", "MiB", "greenrt-committed-commit" },
+	{ "dense-create-mmap-mprotect", "us/stack", "dense-create-mmap-mprotect" },
+	{ "dense-create-stackres-map", "us/stack", "dense-create-mmap-mprotect" },
+	{ "dense-create-arena", "us/stack", "dense-create-mmap-mprotect" },
+	{ "dense-growth-lazy", "ns/page", "dense-growth-lazy" },
+	{ "dense-growth-arena", "ns/page", "dense-growth-lazy" },
+	{ "dense-max-mmap-mprotect", "stacks", "dense-max-mmap-mprotect" },
+	{ "dense-max-stackres-map", "stacks", "dense-max-mmap-mprotect" },
+	{ "dense-max-arena", "stacks", "dense-max-mmap-mprotect" },
 };
 
 static const struct {
@@ -983,6 +993,7 @@ static const struct {
 	{ "scale", bench_scale },
 	{ "upcall", bench_upcall },
 	{ "greenrt", bench_greenrt },
+	{ "dense", bench_dense },
 };
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
