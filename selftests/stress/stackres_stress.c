@@ -251,8 +251,21 @@ static void on_fault(int sig, siginfo_t *si, void *uc)
 		siglongjmp(jb, 1);
 	}
 	{
-		static const char msg[] = "stress: unexpected signal outside a guarded access\n";
+		/* Async-signal-safe: what, where, who, in hex. */
+		char msg[] = "stress: unexpected signal 00 code 00000000 at 0000000000000000 "
+			     "tid 00000000 outside a guarded access\n";
+		uint64_t a = (uintptr_t)si->si_addr;
+		uint32_t c = si->si_code, t = syscall(SYS_gettid);
+		int i;
 
+		msg[26] = '0' + sig / 10;
+		msg[27] = '0' + sig % 10;
+		for (i = 0; i < 8; i++, c >>= 4)
+			msg[41 - i] = "0123456789abcdef"[c & 15];
+		for (i = 0; i < 16; i++, a >>= 4)
+			msg[61 - i] = "0123456789abcdef"[a & 15];
+		for (i = 0; i < 8; i++, t >>= 4)
+			msg[74 - i] = "0123456789abcdef"[t & 15];
 		if (write(2, msg, sizeof(msg) - 1) < 0)
 			_exit(3);
 	}
