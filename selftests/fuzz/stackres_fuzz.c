@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * A seeded, reproducible fuzzer for the /dev/stackres ioctls (REGISTER,
- * UNREGISTER, TRIM, QUERY, unknown numbers and sizes, read()) and for
- * exit_free(2).
+ * ARENA, UNREGISTER, TRIM, QUERY, unknown numbers and sizes, read()) and
+ * for exit_free(2).
  *
  *	stackres_fuzz [-s SEED] [-n CALLS] [-m MAPS_EVERY] [-v]
  *	(or FUZZ_SEED, FUZZ_CALLS, FUZZ_MAPS_EVERY in the environment)
@@ -13,17 +13,34 @@
  *
  * The fuzzer is not content with "some errno": it keeps a model of what it
  * registered and knows the regions it points into, and predicts the exact
- * outcome of every call from DESIGN.md's rules (EFAULT for the struct
- * pointer first, then EINVAL, ENXIO, EEXIST, ...).  Where the rules leave a
- * choice (the order of two unrelated checks, memory that may or may not be
- * grown by a GUP path), the prediction is a set of errnos, always a subset
- * of the errnos stackres(4) and exit_free(2) list.  A successful call is
- * checked further: REGISTER's returned fields, QUERY's output against the
- * model (committed, peak, grow_faults, overflows), exit_free's store
- * (width, value, neighbouring bytes, exit status).  After a failed call
- * /proc/self/maps must be unchanged: the fuzzer keeps a snapshot taken
- * after its last legitimate change and compares every MAPS_EVERY failed
- * calls (a difference names the calls since the last comparison).
+ * outcome of every call from DESIGN.md's rules and stackres(4)'s ERRORS
+ * (EFAULT for the struct pointer first, then EINVAL, ENXIO, EEXIST, ...).
+ * Where the rules leave a choice (the order of two unrelated checks, memory
+ * that may or may not be grown by a GUP path), the prediction is a set of
+ * errnos, always a subset of the errnos stackres(4) and exit_free(2) list.
+ * A successful call is checked further: REGISTER's and ARENA's returned
+ * fields and protections, QUERY's output against the model (committed,
+ * peak, grow_faults, overflows, flags), exit_free's store (width, value,
+ * neighbouring bytes, exit status).  After a failed call /proc/self/maps
+ * must be unchanged: the fuzzer keeps a snapshot taken after its last
+ * legitimate change and compares every MAPS_EVERY failed calls (a
+ * difference names the calls since the last comparison).
+ *
+ * Dense mode: ARENA cuts caller memory (it can succeed in the REGISTER
+ * region and the private half of the mixed one) or a STACKRES_MAP
+ * mapping into a few slots of a few pages.  At most MAX_ARENAS of caller
+ * memory live at once; they take part in the same model as reservations
+ * (EEXIST both ways, ids, UNREGISTER, last close, struct pointers into a
+ * slot or a slot's guard).  /proc/self/pagemap shows whether the guard
+ * markers sit at the bottom of each slot, and nowhere else.  QUERY by
+ * address answers the slot (STACKRES_QUERY_SLOT, committed = peak = slot -
+ * guard, no growth steps); TRIM names a slot by sp in (slot start, slot
+ * end], frees its pages below sp - keep (probe bytes show which) and leaves
+ * the mapping as it was.  An arena that ends leaves its markers: the
+ * fuzzer removes them (MADV_GUARD_REMOVE) so the memory can be reused.
+ * STACKRES_MAP results, reservations and arenas alike, are checked, used
+ * and unmapped at once: a mapping placed anywhere could fill a gap that
+ * other targets count on being free.
  *
  * exit_free() runs in a task that shares our memory (CLONE_VM, not a
  * thread, so its exit status is visible): a failing call returns and that
@@ -366,31 +383,38 @@ enum pcls { P_OK, P_RO, P_BAD };
 enum pkind {
 	K_OK, K_ACROSS, K_RO, K_RO_ACROSS, K_NONE_TAIL, K_NONE, K_NONE_HEAD,
 	K_HOLE_TAIL, K_HOLE, K_NULL, K_LOW, K_KERNEL, K_TOP, K_NONCANON,
-	K_RES, K_GUARD, K_NR
+	K_RES, K_GUARD, K_SLOT, K_NR
 };
 
 static const char *const kind_name[K_NR] = {
 	"ok", "across-vmas", "read-only", "read-only|rw", "rw|none", "none",
 	"none|ro", "rw|hole", "hole", "NULL", "low", "kernel", "top-straddle",
-	"non-canonical", "uncommitted-res", "guard",
+	"non-canonical", "uncommitted-res", "guard", "arena-slot",
 };
 
 struct place {
 	uint64_t addr;
 	enum pcls cls;
 	enum pkind kind;
-	int res;		/* live[] index for K_RES and K_GUARD */
+	int res;		/* live[] index for K_RES, K_GUARD, K_SLOT */
 };
 
 /* ------------------------------------------------------------------ */
 /* The model of our registrations.                                      */
 
+/*
+ * A reservation, or an arena (slot != 0): [start, end) cut into slots of
+ * slot bytes whose bottom guard_top - start bytes are guard markers.  An
+ * arena has no committed bottom: chunk, bottom, peak and steps are unused.
+ */
 struct res {
 	int fd;			/* 1: stackres_fd, 2: fd2 */
 	uint32_t id;
 	bool mapped;		/* made by STACKRES_MAP: unmapped soon */
 	uint64_t start, end, guard_top, chunk, bottom, peak, steps;
+	uint64_t slot;		/* arena: bytes per slot; reservation: 0 */
 	uint64_t ovf_lo, ovf_hi;
+	long last_hit;		/* call index of the last guard hit foreseen */
 	uint32_t flags;
 };
 
@@ -440,7 +464,8 @@ static void model_touch(struct res *r, uint64_t a)
 {
 	uint64_t nb;
 
-	if (a >= r->bottom || a < r->guard_top)
+	/* A slot is read/write above its guard: nothing to commit. */
+	if (r->slot || a >= r->bottom || a < r->guard_top)
 		return;
 	nb = a & ~(PG - 1);
 	if (r->bottom - r->guard_top <= r->chunk)
@@ -453,6 +478,22 @@ static void model_touch(struct res *r, uint64_t a)
 		r->peak = r->end - r->bottom;
 }
 
+static uint64_t nslots_of(const struct res *r)
+{
+	return (r->end - r->start) / r->slot;
+}
+
+static uint64_t guard_of(const struct res *r)
+{
+	return r->guard_top - r->start;
+}
+
+/* The start of a random slot of arena @r. */
+static uint64_t any_slot(const struct res *r)
+{
+	return r->start + rn(nslots_of(r)) * r->slot;
+}
+
 static int pick_fd1_res(bool need_uncommitted, bool need_guard)
 {
 	int i, c = 0, pick = -1;
@@ -462,7 +503,8 @@ static int pick_fd1_res(bool need_uncommitted, bool need_guard)
 
 		if (r->fd != 1)
 			continue;
-		if (need_uncommitted && r->bottom - r->guard_top < PG)
+		/* An arena's slots always have a page above the guard. */
+		if (need_uncommitted && !r->slot && r->bottom - r->guard_top < PG)
 			continue;
 		if (need_guard && r->guard_top - r->start < PG)
 			continue;
@@ -485,7 +527,7 @@ static struct place place_struct(size_t size)
 	else if (w < 75)
 		pl.kind = K_RES;
 	else
-		pl.kind = K_RO + rn(K_NR - K_RO);
+		pl.kind = K_RO + rn(K_GUARD + 1 - K_RO);
 
 	switch (pl.kind) {
 	case K_OK:
@@ -554,6 +596,13 @@ static struct place place_struct(size_t size)
 		if (pl.res < 0) {
 			pl.kind = K_OK;
 			pl.addr = base + rn(PG);
+		} else if (live[pl.res].slot) {
+			/* Plain read/write memory of a slot, above its guard. */
+			struct res *r = &live[pl.res];
+			uint64_t s = any_slot(r) + guard_of(r);
+
+			pl.kind = K_SLOT;
+			pl.addr = s + rn(r->slot - guard_of(r) - size + 1);
 		} else {
 			struct res *r = &live[pl.res];
 			uint64_t hi = r->bottom;
@@ -576,8 +625,9 @@ static struct place place_struct(size_t size)
 			pl.addr = base + 2 * PG + rn(PG - size + 1);
 		} else {
 			struct res *r = &live[pl.res];
+			uint64_t s = r->slot ? any_slot(r) : r->start;
 
-			pl.addr = r->start + rn(r->guard_top - r->start - size + 1);
+			pl.addr = s + rn(guard_of(r) - size + 1);
 		}
 		pl.cls = P_BAD;
 		break;
@@ -595,6 +645,7 @@ static void put_struct(struct place *pl, const void *s, size_t size)
 	switch (pl->kind) {
 	case K_OK:
 	case K_ACROSS:
+	case K_SLOT:
 		memcpy((void *)(uintptr_t)a, s, size);
 		break;
 	case K_RO:
@@ -624,10 +675,13 @@ static void get_struct(struct place *pl, void *s, size_t size)
 	memcpy(s, (void *)(uintptr_t)pl->addr, size);
 }
 
+static long cur_idx;		/* the call in flight, for messages */
+
 /* A kernel-mode access to the guard: one OVERFLOW per fault taken. */
 static void guard_hit(struct place *pl)
 {
 	if (pl->kind == K_GUARD && pl->res >= 0) {
+		live[pl->res].last_hit = cur_idx;
 		live[pl->res].ovf_lo += 1;
 		live[pl->res].ovf_hi += 2;	/* a copy routine may retry bytewise */
 	}
@@ -673,15 +727,17 @@ static void eset_str(uint64_t set, char *buf, size_t size)
 				 buf[0] ? "|" : "", ename(e));
 }
 
-enum op { OP_REG, OP_UNREG, OP_TRIM, OP_QUERY, OP_UNKNOWN, OP_READ, OP_TOUCH,
-	  OP_REOPEN, OP_EXIT_FREE, OP_NR };
+enum op { OP_REG, OP_UNREG, OP_TRIM, OP_QUERY, OP_ARENA, OP_UNKNOWN, OP_READ,
+	  OP_TOUCH, OP_REOPEN, OP_EXIT_FREE, OP_NR };
 static const char *const op_name[OP_NR] = {
-	"REGISTER", "UNREGISTER", "TRIM", "QUERY", "unknown-ioctl", "read",
+	"REGISTER", "UNREGISTER", "TRIM", "QUERY", "ARENA", "unknown-ioctl", "read",
 	"touch", "reopen", "exit_free",
 };
 
-/* counts[op][errno], errno < 64 (0 = success) */
-static uint64_t counts[OP_NR][64];
+/* counts[op][errno], errno < 64 (0 = success); acounts: those on an arena */
+static uint64_t counts[OP_NR][64], acounts[OP_NR][64];
+static bool on_arena;		/* the call in flight names a live arena */
+static uint64_t slot_answers, arenas_made[2], probes;
 static uint64_t kind_counts[K_NR];
 static bool verbose;
 static uint64_t seed;
@@ -693,7 +749,7 @@ static char failmsg[1024];
 	return false;							\
 } while (0)
 
-static void print_counts(int op)
+static void print_counts_of(uint64_t (*c)[64], int op, const char *prefix)
 {
 	char line[512];
 	uint64_t tot = 0;
@@ -701,14 +757,20 @@ static void print_counts(int op)
 
 	line[0] = 0;
 	for (e = 0; e < 64; e++) {
-		if (!counts[op][e])
+		if (!c[op][e])
 			continue;
-		tot += counts[op][e];
+		tot += c[op][e];
 		snprintf(line + strlen(line), sizeof(line) - strlen(line), " %s %" PRIu64,
-			 ename(e), counts[op][e]);
+			 ename(e), c[op][e]);
 	}
 	if (tot)
-		ksft_print_msg("  %-13s %7" PRIu64 ":%s\n", op_name[op], tot, line);
+		ksft_print_msg("  %s%-*s %7" PRIu64 ":%s\n", prefix, 13 - (int)strlen(prefix),
+			       op_name[op], tot, line);
+}
+
+static void print_counts(int op)
+{
+	print_counts_of(counts, op, "");
 }
 
 /* Common tail of one call: errno against the set, maps after failure. */
@@ -718,8 +780,14 @@ static bool check_outcome(long idx, int op, long ret, int err, uint64_t expect,
 	char want[128];
 	int got = ret < 0 ? err : 0;
 
-	if (got < 64)
+	if (got < 64) {
 		counts[op][got]++;
+		if (on_arena)
+			acounts[op][got]++;
+	}
+	on_arena = false;
+	if (verbose)
+		ksft_print_msg("%ld %s %s: %s\n", idx, op_name[op], what, ename(got));
 	if (got >= 64 || !(expect & BIT(got))) {
 		eset_str(expect, want, sizeof(want));
 		FAIL("call %ld %s: got %s, expected %s (%s)", idx, op_name[op],
@@ -736,30 +804,51 @@ static bool check_outcome(long idx, int op, long ret, int err, uint64_t expect,
 /* ------------------------------------------------------------------ */
 /* QUERY output against the model.                                      */
 
+/*
+ * What QUERY answers for @r: the reservation, or for an arena the whole
+ * arena by id and the slot holding @qaddr by address (STACKRES_QUERY_SLOT
+ * set, committed = peak = slot - guard, no growth steps).
+ */
 static bool check_query(long idx, const struct stackres_query *q, struct res *r,
 			uint32_t qflags, uint64_t qaddr)
 {
-	if (q->id != r->id || q->start != r->start || q->len != r->end - r->start ||
-	    q->guard != r->guard_top - r->start)
-		FAIL("call %ld QUERY (flags %u addr %#llx): id %u start %#llx len %#llx "
-		     "guard %#llx, expected id %u start %#llx len %#llx guard %#llx", idx,
-		     qflags, (unsigned long long)qaddr, q->id,
+	uint64_t start = r->start, len = r->end - r->start, guard = guard_of(r);
+	uint64_t committed = r->end - r->bottom, peak = r->peak, steps = r->steps;
+	uint32_t flags = qflags & STACKRES_QUERY_ADDR;
+
+	if (r->slot) {
+		committed = (r->slot - guard) * nslots_of(r);
+		if (qflags & STACKRES_QUERY_ADDR) {
+			start += (qaddr - r->start) / r->slot * r->slot;
+			len = r->slot;
+			committed = r->slot - guard;
+			flags |= STACKRES_QUERY_SLOT;
+			slot_answers++;
+		}
+		peak = committed;
+		steps = 0;
+	}
+	if (q->id != r->id || q->start != start || q->len != len || q->guard != guard ||
+	    q->flags != flags)
+		FAIL("call %ld QUERY (flags %#x addr %#llx): id %u start %#llx len %#llx "
+		     "guard %#llx flags %#x, expected id %u start %#llx len %#llx guard %#llx "
+		     "flags %#x", idx, qflags, (unsigned long long)qaddr, q->id,
 		     (unsigned long long)q->start, (unsigned long long)q->len,
-		     (unsigned long long)q->guard, r->id, (unsigned long long)r->start,
-		     (unsigned long long)(r->end - r->start),
-		     (unsigned long long)(r->guard_top - r->start));
-	if (q->committed != r->end - r->bottom || q->peak != r->peak ||
-	    q->grow_faults != r->steps)
-		FAIL("call %ld QUERY id %u: committed %#llx peak %#llx grow_faults %llu, "
-		     "model %#llx %#llx %llu", idx, r->id,
+		     (unsigned long long)q->guard, q->flags, r->id,
+		     (unsigned long long)start, (unsigned long long)len,
+		     (unsigned long long)guard, flags);
+	if (q->committed != committed || q->peak != peak || q->grow_faults != steps)
+		FAIL("call %ld QUERY id %u (flags %#x): committed %#llx peak %#llx "
+		     "grow_faults %llu, model %#llx %#llx %llu", idx, r->id, qflags,
 		     (unsigned long long)q->committed, (unsigned long long)q->peak,
-		     (unsigned long long)q->grow_faults,
-		     (unsigned long long)(r->end - r->bottom),
-		     (unsigned long long)r->peak, (unsigned long long)r->steps);
+		     (unsigned long long)q->grow_faults, (unsigned long long)committed,
+		     (unsigned long long)peak, (unsigned long long)steps);
 	if (q->overflows < r->ovf_lo || q->overflows > r->ovf_hi)
-		FAIL("call %ld QUERY id %u: overflows %llu, expected %llu..%llu", idx,
-		     r->id, (unsigned long long)q->overflows,
-		     (unsigned long long)r->ovf_lo, (unsigned long long)r->ovf_hi);
+		FAIL("call %ld QUERY id %u (%s): overflows %llu, expected %llu..%llu "
+		     "(last guard hit foreseen at call %ld)", idx, r->id,
+		     r->slot ? "arena" : "reservation", (unsigned long long)q->overflows,
+		     (unsigned long long)r->ovf_lo, (unsigned long long)r->ovf_hi,
+		     r->last_hit);
 	r->ovf_lo = r->ovf_hi = q->overflows;
 	return true;
 }
@@ -782,7 +871,91 @@ static bool query_id_now(long idx, int i, const char *when)
 	return check_query(idx, &q, &live[i], 0, 0);
 }
 
-/* A reservation made with STACKRES_MAP: check, grow, unmap part, gone. */
+static bool query_addr_now(long idx, int i, uint64_t addr, const char *when)
+{
+	struct stackres_query q = { .flags = STACKRES_QUERY_ADDR, .addr = addr };
+	int err;
+
+	if (do_ioctl(stackres_fd, STACKRES_IOC_QUERY, (uintptr_t)&q, &err))
+		FAIL("call %ld: QUERY addr %#llx %s: %s", idx, (unsigned long long)addr,
+		     when, ename(err));
+	return check_query(idx, &q, &live[i], STACKRES_QUERY_ADDR, addr);
+}
+
+/* ------------------------------------------------------------------ */
+/* Guard markers of arenas, seen through /proc/self/pagemap.            */
+
+#ifndef MADV_GUARD_REMOVE
+#define MADV_GUARD_REMOVE	103
+#endif
+#define PM_GUARD_REGION		(1ULL << 58)	/* pagemap: a guard marker */
+
+static int pagemap_fd = -1;
+static uint64_t guard_checks;
+
+/* 1 if the page at @a holds a guard marker, 0 if not, -1 if unknown. */
+static int guard_at(uint64_t a)
+{
+	uint64_t e;
+
+	if (pagemap_fd < 0 ||
+	    pread(pagemap_fd, &e, sizeof(e), (off_t)(a / PG * sizeof(e))) != sizeof(e))
+		return -1;
+	return !!(e & PM_GUARD_REGION);
+}
+
+/*
+ * Arena @r has guard markers exactly at the bottom of its slots (first,
+ * last and one more): its first and last guard page, not the page above.
+ * With @gone, no marker is left anywhere in those pages.
+ */
+static bool check_guards(long idx, const struct res *r, bool gone, const char *when)
+{
+	uint64_t k[3] = { 0, nslots_of(r) - 1, rn(nslots_of(r)) }, g = guard_of(r);
+	int j;
+
+	if (pagemap_fd < 0)
+		return true;
+	guard_checks++;
+	for (j = 0; j < 3; j++) {
+		uint64_t s = r->start + k[j] * r->slot;
+		int lo = g ? guard_at(s) : 0, hi = g ? guard_at(s + g - PG) : 0;
+		int above = guard_at(s + g);
+
+		if (lo != (g && !gone) || hi != (g && !gone) || above)
+			FAIL("call %ld: arena id %u %s: slot %llu (%#llx, guard %#llx): "
+			     "guard marker at its bottom %d, top of guard %d, above %d",
+			     idx, r->id, when, (unsigned long long)k[j],
+			     (unsigned long long)s, (unsigned long long)g, lo, hi, above);
+	}
+	return true;
+}
+
+/*
+ * An arena of caller memory ended (UNREGISTER, last close): its markers
+ * stay, so take them away, or a later REGISTER of that memory would fault.
+ */
+static bool unguard(long idx, const struct res *r)
+{
+	if (madvise((void *)(uintptr_t)r->start, r->end - r->start, MADV_GUARD_REMOVE))
+		FAIL("call %ld: MADV_GUARD_REMOVE of arena %#llx: %s", idx,
+		     (unsigned long long)r->start, strerror(errno));
+	return check_guards(idx, r, true, "after MADV_GUARD_REMOVE");
+}
+
+/* A store above the guard of a slot: plain demand paging, no model change. */
+static void touch_slot(const struct res *r)
+{
+	uint64_t s = any_slot(r) + guard_of(r);
+
+	*(volatile char *)(uintptr_t)(s + rn(r->slot - guard_of(r))) = 1;
+}
+
+/*
+ * A reservation or an arena made with STACKRES_MAP: check, grow, unmap
+ * part, gone.  It does not stay: a mapping placed anywhere may fill a gap
+ * the other targets count on being free.
+ */
 static bool retire_mapped(long idx, int i)
 {
 	struct res *r = &live[i];
@@ -792,7 +965,31 @@ static bool retire_mapped(long idx, int i)
 
 	if (!query_id_now(idx, i, "after STACKRES_MAP"))
 		return false;
-	if (r->bottom - r->guard_top >= PG && pct(50)) {
+	if (r->slot) {
+		if (!query_addr_now(idx, i, any_slot(r) + rn(r->slot), "after ARENA|MAP"))
+			return false;
+		if (pct(50))
+			touch_slot(r);
+		if (pct(30)) {
+			/* UNREGISTER: the markers stay, until the munmap. */
+			if (do_ioctl(stackres_fd, STACKRES_IOC_UNREGISTER, (uintptr_t)&r->id,
+				     &err))
+				FAIL("call %ld: UNREGISTER of arena id %u: %s", idx, r->id,
+				     ename(err));
+			if (!check_guards(idx, r, false, "after UNREGISTER"))
+				return false;
+			q.addr = r->start;
+			if (do_ioctl(stackres_fd, STACKRES_IOC_QUERY, (uintptr_t)&q, &err) != -1 ||
+			    err != ENOENT)
+				FAIL("call %ld: QUERY by addr after UNREGISTER: %s, expected "
+				     "ENOENT", idx, ename(err));
+			if (munmap((void *)(uintptr_t)r->start, r->end - r->start))
+				FAIL("call %ld: munmap: %s", idx, strerror(errno));
+			drop_res(i);
+			maps_dirty = true;
+			return true;
+		}
+	} else if (r->bottom - r->guard_top >= PG && pct(50)) {
 		uint64_t a = r->guard_top + rn(r->bottom - r->guard_top);
 
 		*(volatile char *)(uintptr_t)a = 1;
@@ -1017,8 +1214,6 @@ generated:
 		 (unsigned long long)r.len, (unsigned long long)r.guard,
 		 (unsigned long long)r.commit, (unsigned long long)r.chunk,
 		 (unsigned long long)r.watermark, r.flags);
-	if (verbose)
-		ksft_print_msg("%ld REGISTER %s\n", idx, what);
 	kind_counts[pl.kind]++;
 
 	put_struct(&pl, &r, sizeof(r));
@@ -1071,6 +1266,245 @@ generated:
 }
 
 /* ------------------------------------------------------------------ */
+/* ARENA (dense mode)                                                   */
+
+#define MAX_ARENAS	4	/* live arenas of caller memory at most */
+#define ARENA_SLOTS_OK	64	/* slots of an ARENA that may succeed, at most */
+
+static int nr_arenas(void)
+{
+	int i, n = 0;
+
+	for (i = 0; i < nlive; i++)
+		n += live[i].slot != 0;
+	return n;
+}
+
+/*
+ * ARENA's outcome once the struct pointer is good, in stackres_arena()'s
+ * order: EINVAL (arena_check), then for STACKRES_MAP a fixed start that is
+ * not free (EEXIST) or mmap's errors (EPERM below mmap_min_addr is EINVAL),
+ * then ENXIO outside private anonymous memory, EEXIST on a reservation.
+ * Of the targets only the REGISTER region and the first half of the mixed
+ * region are private anonymous memory.
+ */
+static uint64_t arena_expect(const struct stackres_arena *a, enum tgt t)
+{
+	uint64_t region = (uintptr_t)arena, hole_end = (uintptr_t)hole + HOLE_PAGES * PG;
+	uint64_t mix = (uintptr_t)mix_r;
+	bool map = a->flags & STACKRES_MAP;
+	uint64_t len, end;
+
+	if ((a->flags & ~STACKRES_MAP) || ((a->start | a->slot | a->guard) & (PG - 1)) ||
+	    !a->slot || !a->nslots || a->guard >= a->slot ||
+	    a->slot > task_size || a->nslots > task_size / a->slot)
+		return BIT(EINVAL);
+	len = a->slot * a->nslots;
+	if ((a->start || !map) && a->start > task_size - len)
+		return BIT(EINVAL);
+	end = a->start + len;
+	if (map) {
+		if (!a->start)
+			return len <= task_size / 8 ? BIT(E_OK) : BIT(E_OK) | BIT(ENOMEM);
+		if (a->start < mmap_min)	/* nothing of ours below 1 MiB */
+			return end <= 0x100000 ? BIT(EINVAL) : BIT(EINVAL) | BIT(EEXIST);
+		if ((t == T_HOLE && end <= hole_end) || (t == T_LOW && end <= 0x100000))
+			return BIT(E_OK);
+		if (t == T_HOLE || t == T_LOW || t == T_TOP)
+			/* runs past what we know to be free */
+			return BIT(E_OK) | BIT(EEXIST) | BIT(ENOMEM);
+		return BIT(EEXIST);
+	}
+	if ((a->start >= region && end <= region + ARENA_PAGES * PG) ||
+	    (a->start >= mix && end <= mix + 2 * PG))
+		return overlaps_live(a->start, end) ? BIT(EEXIST) : BIT(E_OK);
+	return BIT(ENXIO);
+}
+
+/* Every page of [start, end) is mapped read/write (maps_now). */
+static bool range_rw(uint64_t start, uint64_t end)
+{
+	uint64_t next = start;
+	char *line = maps_now;
+
+	while (*line && next < end) {
+		unsigned long long s, e;
+		char p[5], *nl = strchr(line, '\n');
+
+		if (sscanf(line, "%llx-%llx %4s", &s, &e, p) == 3 && e > next) {
+			if (s > next || strncmp(p, "rw", 2))
+				return false;
+			next = e;
+		}
+		if (!nl)
+			break;
+		line = nl + 1;
+	}
+	return next >= end;
+}
+
+static bool fuzz_arena(long idx)
+{
+	static const unsigned int tw[T_NR] = { 40, 8, 4, 4, 5, 8, 2, 2, 3, 10, 4, 5, 5 };
+	struct stackres_arena a, out;
+	struct place pl = place_struct(sizeof(a));
+	unsigned int w = rn(100), t = 0, s;
+	uint64_t expect, npages;
+	bool map;
+	char what[300];
+	long ret;
+	int err;
+
+	while (w >= tw[t]) {
+		w -= tw[t];
+		t++;
+	}
+	memset(&a, 0, sizeof(a));
+	a.id = rnd();
+	a.flags = pct((t == T_ZERO || t == T_HOLE) ? 70 : 20) ? STACKRES_MAP : 0;
+	if (pct(4))
+		a.flags |= pct(50) ? STACKRES_POPULATE : STACKRES_NOTIFY_GROW;
+	if (pct(4))
+		a.flags |= 1u << (1 + rn(31));
+	if (pct(2))
+		a.flags = rnd();
+	a.slot = PG * (1 + rn(4));
+	a.nslots = 1 + rn(4);
+	a.guard = pct(20) ? 0 : PG * rn(a.slot / PG);
+
+	switch (t) {
+	case T_ARENA:
+		npages = a.slot * a.nslots / PG;
+		a.start = (uintptr_t)arena + rn(ARENA_PAGES - npages + 1) * PG;
+		break;
+	case T_ARENA_OVER:	/* runs into the hole after the region: ENXIO */
+		if (a.slot * a.nslots < 2 * PG)
+			a.nslots = 2;
+		npages = a.slot * a.nslots / PG;
+		a.start = (uintptr_t)arena + (ARENA_PAGES - npages + 1 + rn(npages - 1)) * PG;
+		break;
+	case T_SHARED:
+	case T_FILE:
+		a.start = (uintptr_t)(t == T_SHARED ? shared_r : file_r) + rn(4) * PG;
+		break;
+	case T_MIX:		/* into the shared half (unless nslots changes below) */
+		s = rn(2);
+		a.start = (uintptr_t)mix_r + s * PG;
+		a.nslots = (2 - s) * PG / a.slot + 1 + rn(2);
+		break;
+	case T_HOLE:
+		a.start = (uintptr_t)hole + rn(HOLE_PAGES) * PG;
+		break;
+	case T_STACK:
+		a.start = stack_page;
+		break;
+	case T_VDSO:
+		a.start = vdso_page;
+		break;
+	case T_TEXT:
+		a.start = text_page;
+		break;
+	case T_ZERO:
+		a.start = 0;
+		break;
+	case T_KERNEL:
+		a.start = kernel_addr() & ~(PG - 1);
+		break;
+	case T_TOP:
+		a.start = task_size - PG * (1 + rn(4));
+		break;
+	default: /* T_LOW */
+		a.start = PG * rn(16);
+		break;
+	}
+	if (pct(6))
+		a.slot = boundary();
+	else if (pct(4))
+		a.slot += 1 + rn(PG - 1);
+	if (pct(6))
+		a.nslots = pct(30) ? 0 : boundary();
+	if (pct(8))
+		a.guard = (uint64_t[]){ a.slot, a.slot + PG, a.guard + 1 + rn(PG - 1),
+					boundary() }[rn(4)];
+	if (pct(5))
+		a.start += 1 + rn(PG - 1);
+	else if (pct(3))
+		a.start = kernel_addr() & ~(PG - 1);
+
+	/* Keep what may succeed small: a few slots, a few guard pages each. */
+	expect = arena_expect(&a, t);
+	if ((expect & BIT(E_OK)) &&
+	    (a.nslots > ARENA_SLOTS_OK || a.nslots * (a.guard / PG) > 4 * ARENA_SLOTS_OK)) {
+		a.nslots = 1 + rn(4);
+		if (a.guard > 4 * PG)
+			a.guard = PG * rn(5);
+		expect = arena_expect(&a, t);
+	}
+	/* Keep live[] bounded, and the arenas few: then no new one. */
+	if ((expect & BIT(E_OK)) &&
+	    (nlive >= MAX_LIVE - 1 || (!(a.flags & STACKRES_MAP) && nr_arenas() >= MAX_ARENAS))) {
+		a.nslots = 0;
+		expect = BIT(EINVAL);
+	}
+	map = a.flags & STACKRES_MAP;
+	if (pl.cls != P_OK) {
+		expect = BIT(EFAULT);
+		guard_hit(&pl);
+	}
+
+	snprintf(what, sizeof(what),
+		 "ptr %s %#llx, target %u, start %#llx slot %#llx nslots %#llx guard %#llx "
+		 "flags %#x", kind_name[pl.kind], (unsigned long long)pl.addr, t,
+		 (unsigned long long)a.start, (unsigned long long)a.slot,
+		 (unsigned long long)a.nslots, (unsigned long long)a.guard, a.flags);
+	kind_counts[pl.kind]++;
+
+	put_struct(&pl, &a, sizeof(a));
+	maps_before(idx);
+	ret = do_ioctl(stackres_fd, STACKRES_IOC_ARENA, pl.addr, &err);
+	if (!check_outcome(idx, OP_ARENA, ret, err, expect, what))
+		return false;
+	if (ret)
+		return true;
+
+	/* Success: the struct comes back with id (and start for MAP) set. */
+	get_struct(&pl, &out, sizeof(out));
+	if (!out.id || find_res_id(out.id) >= 0)
+		FAIL("call %ld ARENA: id %u (0 or in use)", idx, out.id);
+	if (out.slot != a.slot || out.nslots != a.nslots || out.guard != a.guard ||
+	    out.flags != a.flags)
+		FAIL("call %ld ARENA: input fields changed (%s)", idx, what);
+	if (map && !a.start) {
+		if ((out.start & (PG - 1)) || out.start < mmap_min ||
+		    out.start > task_size - a.slot * a.nslots)
+			FAIL("call %ld ARENA|MAP: start %#llx", idx,
+			     (unsigned long long)out.start);
+	} else if (out.start != a.start) {
+		FAIL("call %ld ARENA: start %#llx, passed %#llx", idx,
+		     (unsigned long long)out.start, (unsigned long long)a.start);
+	}
+	live[nlive] = (struct res) {
+		.fd = 1, .id = out.id, .mapped = map, .start = out.start,
+		.end = out.start + a.slot * a.nslots, .guard_top = out.start + a.guard,
+		.bottom = out.start, .slot = a.slot, .flags = a.flags,
+	};
+	nlive++;
+	arenas_made[map]++;
+
+	/* One read/write range (the protections ARENA defines), guards in place. */
+	if (raw_read_file("/proc/self/maps", maps_now, MAPS_SIZE) > 0 &&
+	    !range_rw(live[nlive - 1].start, live[nlive - 1].end))
+		FAIL("call %ld ARENA: [%#llx, %#llx) not all read/write", idx,
+		     (unsigned long long)live[nlive - 1].start,
+		     (unsigned long long)live[nlive - 1].end);
+	if (!check_guards(idx, &live[nlive - 1], false, "after ARENA"))
+		return false;
+	if (map)
+		return retire_mapped(idx, nlive - 1);
+	return true;
+}
+
+/* ------------------------------------------------------------------ */
 /* UNREGISTER, TRIM, QUERY                                              */
 
 /* An id to pass: mostly live, some dead, fd2's, 0, random. */
@@ -1107,6 +1541,7 @@ static bool fuzz_unregister(long idx)
 	} else {
 		expect = i >= 0 ? BIT(E_OK) : BIT(ENOENT);
 	}
+	on_arena = i >= 0 && live[i].slot;
 	snprintf(what, sizeof(what), "ptr %s %#llx id %u", kind_name[pl.kind],
 		 (unsigned long long)pl.addr, id);
 	kind_counts[pl.kind]++;
@@ -1116,10 +1551,82 @@ static bool fuzz_unregister(long idx)
 	if (!check_outcome(idx, OP_UNREG, ret, err, expect, what))
 		return false;
 	if (!ret) {
+		struct res r = live[i];
+
 		maps_dirty = false;	/* UNREGISTER leaves the mapping as it is */
 		if (!maps_after_failure(idx, true))
 			FAIL("call %ld: UNREGISTER changed /proc/self/maps", idx);
 		drop_res(i);
+		/* An arena's guard markers stay too. */
+		if (r.slot && (!check_guards(idx, &r, false, "after UNREGISTER") ||
+			       !unguard(idx, &r)))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * TRIM of an arena (kmod/dense.c, dense_trim_range()): sp names the slot
+ * whose range (slot start, slot end] holds it, and must not lie below that
+ * slot's guard top.  The pages of [*lo, *hi) are freed.
+ */
+static bool arena_trim_ok(const struct res *r, uint64_t sp, uint64_t keep,
+			  uint64_t *lo, uint64_t *hi)
+{
+	if (sp <= r->start || sp > r->end)
+		return false;
+	*lo = r->start + (sp - 1 - r->start) / r->slot * r->slot + guard_of(r);
+	if (sp < *lo)
+		return false;
+	*hi = *lo;
+	if (keep < sp - *lo && ((sp - keep) & ~(PG - 1)) > *lo)
+		*hi = (sp - keep) & ~(PG - 1);
+	return true;
+}
+
+/*
+ * Bytes that show what a TRIM of an arena did: one in the pages it frees
+ * (zero afterwards), one above them in the same slot and one in another
+ * slot (both kept).
+ */
+struct trim_probe {
+	uint64_t addr[3];
+	unsigned char want[3];
+	int n;
+};
+
+static void trim_probe_set(struct trim_probe *tp, const struct res *r, uint64_t lo,
+			   uint64_t hi)
+{
+	uint64_t s0 = lo - guard_of(r), other = any_slot(r);
+
+	tp->n = 0;
+	if (hi > lo) {
+		tp->addr[tp->n] = lo + rn(hi - lo);
+		tp->want[tp->n++] = 0;
+	}
+	if (hi < s0 + r->slot) {
+		tp->addr[tp->n] = hi + rn(s0 + r->slot - hi);
+		tp->want[tp->n++] = 1 + rn(255);
+	}
+	if (other != s0) {
+		tp->addr[tp->n] = other + guard_of(r) + rn(r->slot - guard_of(r));
+		tp->want[tp->n++] = 1 + rn(255);
+	}
+	/* A byte to be freed holds something first, or zero would prove nothing. */
+	for (int j = 0; j < tp->n; j++)
+		*(volatile unsigned char *)(uintptr_t)tp->addr[j] =
+			tp->want[j] ? tp->want[j] : 0x5a;
+}
+
+static bool trim_probe_check(long idx, const struct trim_probe *tp, const char *what)
+{
+	for (int j = 0; j < tp->n; j++) {
+		unsigned char got = *(volatile unsigned char *)(uintptr_t)tp->addr[j];
+
+		if (got != tp->want[j])
+			FAIL("call %ld TRIM of an arena (%s): byte at %#llx is %#x, expected %#x",
+			     idx, what, (unsigned long long)tp->addr[j], got, tp->want[j]);
 	}
 	return true;
 }
@@ -1129,29 +1636,44 @@ static bool fuzz_trim(long idx)
 	struct stackres_trim t = { .id = pick_id() };
 	struct place pl = place_struct(sizeof(t));
 	int i = find_res_id(t.id), err;
-	uint64_t expect;
+	uint64_t expect, lo = 0, hi = 0;
 	struct res *r = i >= 0 ? &live[i] : NULL;
+	struct trim_probe tp = { .n = 0 };
 	bool sp_ok = false;
 	char what[200];
 	long ret;
 
 	if (pct(10))
 		t.pad = rnd() | 1;
-	if (r && pct(70))
+	if (r && r->slot) {
+		uint64_t s0 = any_slot(r), g = guard_of(r);
+
+		if (pct(70))
+			t.sp = s0 + g + rn(r->slot - g + 1);
+		else if (pct(50))
+			t.sp = (uint64_t[]){ r->start, r->start + 1, s0 + g - 1, s0, s0 + 1,
+					     r->end, r->end + 1, s0 + g,
+					     r->end + (1ULL << 32) }[rn(9)];
+		else
+			t.sp = boundary();
+	} else if (r && pct(70)) {
 		t.sp = r->guard_top + rn(r->end - r->guard_top + 1);
-	else if (r && pct(50))
+	} else if (r && pct(50)) {
 		t.sp = (uint64_t[]){ r->guard_top - 1, r->end + 1, r->start, r->end,
 				     r->guard_top, r->end + (1ULL << 32) }[rn(6)];
-	else
+	} else {
 		t.sp = boundary();
+	}
 	if (pct(40))
 		t.keep = 0;
 	else if (pct(60) && r)
-		t.keep = rn(r->end - r->start + PG);
+		t.keep = rn((r->slot ? r->slot : r->end - r->start) + PG);
 	else
 		t.keep = boundary();
 
-	if (r)
+	if (r && r->slot)
+		sp_ok = arena_trim_ok(r, t.sp, t.keep, &lo, &hi);
+	else if (r)
 		sp_ok = t.sp >= r->guard_top && t.sp <= r->end;
 	if (pl.cls == P_BAD) {
 		expect = BIT(EFAULT);
@@ -1171,11 +1693,28 @@ static bool fuzz_trim(long idx)
 	kind_counts[pl.kind]++;
 	put_struct(&pl, &t, sizeof(t));
 	r = i >= 0 ? &live[i] : NULL;	/* put_struct may have grown it */
+	/* Whether it frees the right pages (unless the struct lies in them). */
+	if (expect == BIT(E_OK) && r->slot && !(pl.kind == K_SLOT && pl.res == i) &&
+	    pct(50))
+		trim_probe_set(&tp, r, lo, hi);
+	on_arena = r && r->slot;
+	probes += tp.n > 0;
 	maps_before(idx);
 	ret = do_ioctl(stackres_fd, STACKRES_IOC_TRIM, pl.addr, &err);
 	if (!check_outcome(idx, OP_TRIM, ret, err, expect, what))
 		return false;
-	if (!ret) {
+	if (!ret && r->slot) {
+		/* MADV_DONTNEED: the mapping is as it was, the guards too. */
+		maps_dirty = false;
+		if (!maps_after_failure(idx, true))
+			FAIL("call %ld: TRIM of an arena changed /proc/self/maps (%s)", idx,
+			     what);
+		if (!trim_probe_check(idx, &tp, what))
+			return false;
+		if (pct(25))
+			return check_guards(idx, r, false, "after TRIM") &&
+			       query_addr_now(idx, i, t.sp - 1, "after TRIM");
+	} else if (!ret) {
 		/* Pages entirely below sp - keep, above the guard, go. */
 		if (t.keep < t.sp - r->guard_top) {
 			uint64_t x = (t.sp - t.keep) & ~(PG - 1);
@@ -1204,12 +1743,17 @@ static bool fuzz_query(long idx)
 	memset(&q, 0x5a, sizeof(q));
 	q.id = pick_id();
 	q.flags = pct(50) ? STACKRES_QUERY_ADDR : 0;
+	if (pct(5))
+		q.flags |= STACKRES_QUERY_SLOT;
 	if (pct(8))
 		q.flags = rnd() & (pct(50) ? 0xff : ~0u);
 	if (w < 50 && nlive) {
 		struct res *r = &live[rn(nlive)];
 
 		q.addr = r->start + rn(r->end - r->start);
+		/* An arena: often the first or last byte of a slot. */
+		if (r->slot && pct(30))
+			q.addr = any_slot(r) + (pct(50) ? 0 : r->slot - 1);
 	} else if (w < 60 && nlive) {
 		q.addr = live[rn(nlive)].end;
 	} else if (w < 70 && nlive) {
@@ -1228,7 +1772,8 @@ static bool fuzz_query(long idx)
 	if (pl.cls == P_BAD) {
 		expect = BIT(EFAULT);
 		guard_hit(&pl);
-	} else if (q.flags & ~STACKRES_QUERY_ADDR) {
+	} else if (q.flags & ~(STACKRES_QUERY_ADDR | STACKRES_QUERY_SLOT)) {
+		/* STACKRES_QUERY_SLOT is an answer that a reused struct may carry. */
 		expect = i >= 0 ? BIT(EINVAL) : BIT(EINVAL) | BIT(ENOENT);
 	} else if (i < 0) {
 		expect = BIT(ENOENT);
@@ -1242,6 +1787,7 @@ static bool fuzz_query(long idx)
 		 (unsigned long long)q.addr);
 	kind_counts[pl.kind]++;
 	put_struct(&pl, &q, sizeof(q));
+	on_arena = i >= 0 && live[i].slot;
 	maps_before(idx);
 	ret = do_ioctl(stackres_fd, STACKRES_IOC_QUERY, pl.addr, &err);
 	if (!check_outcome(idx, OP_QUERY, ret, err, expect, what))
@@ -1270,10 +1816,12 @@ static bool fuzz_unknown(long idx)
 {
 	static const unsigned int known[] = {
 		STACKRES_IOC_REGISTER, STACKRES_IOC_UNREGISTER, STACKRES_IOC_TRIM,
-		STACKRES_IOC_QUERY,
+		STACKRES_IOC_QUERY, STACKRES_IOC_ARENA,
 	};
+	const unsigned int nknown = sizeof(known) / sizeof(known[0]);
 	struct place pl = place_struct(8);
-	unsigned int cmd, k = known[rn(4)], n;
+	unsigned int cmd, k = known[rn(nknown)], n, j;
+	bool is_known;
 	char what[100];
 	uint64_t arg;
 	long ret;
@@ -1301,8 +1849,10 @@ static bool fuzz_unknown(long idx)
 			cmd = k + (pct(50) ? 1 : -1);
 			break;
 		}
-	} while (generic_cmd(cmd) || cmd == known[0] || cmd == known[1] ||
-		 cmd == known[2] || cmd == known[3]);
+		/* Never a request the module knows (ARENA would map memory). */
+		for (is_known = false, j = 0; j < nknown; j++)
+			is_known |= cmd == known[j];
+	} while (generic_cmd(cmd) || is_known);
 	arg = pct(70) ? pl.addr : boundary();
 	snprintf(what, sizeof(what), "cmd %#x arg %#llx", cmd, (unsigned long long)arg);
 	maps_before(idx);
@@ -1337,6 +1887,13 @@ static bool check_records(long idx, const struct stackres_event *ev, int n)
 					       e->addr >= live[i].end ||
 					       e->committed > live[i].end - live[i].start))
 					bad = true;
+				/* An arena: only OVERFLOW, in a slot's guard. */
+				if (i >= 0 && live[i].slot &&
+				    (e->type != STACKRES_EV_OVERFLOW ||
+				     e->committed != live[i].slot - guard_of(&live[i]) ||
+				     (e->addr - live[i].start) % live[i].slot >=
+				     guard_of(&live[i])))
+					bad = true;
 			}
 		}
 		if (bad)
@@ -1359,7 +1916,7 @@ static bool fuzz_read(long idx)
 	static struct stackres_event buf[512];
 	struct pollfd pfd = { .fd = stackres_fd, .events = POLLIN };
 	struct place pl = place_struct(sizeof(struct stackres_event));
-	bool avail, own = pct(40);
+	bool avail, own = pct(40), in_res;
 	uint64_t expect, addr;
 	size_t count;
 	char what[100];
@@ -1386,8 +1943,9 @@ static bool fuzz_read(long idx)
 	addr = own ? (uintptr_t)buf : pl.addr;
 	if (own && count > sizeof(buf))
 		count = sizeof(buf);
-	/* Into a reservation: one record, so nothing lands beyond its end. */
-	if (!own && pl.kind == K_RES && count >= sizeof(struct stackres_event))
+	/* Into a reservation or slot: one record, so nothing lands beyond its end. */
+	in_res = pl.kind == K_RES || pl.kind == K_SLOT;
+	if (!own && in_res && count >= sizeof(struct stackres_event))
 		count = sizeof(struct stackres_event);
 	if (count < sizeof(struct stackres_event))
 		expect = BIT(EINVAL);
@@ -1398,7 +1956,7 @@ static bool fuzz_read(long idx)
 	else
 		expect = BIT(E_OK);
 	/* More than fits before the next unwritable page: EFAULT or a part. */
-	if (expect == BIT(E_OK) && !own && pl.kind != K_RES) {
+	if (expect == BIT(E_OK) && !own && !in_res) {
 		uint64_t room = (uintptr_t)pa + (pl.kind == K_ACROSS ? 7 : 2) * PG - pl.addr;
 
 		if (pl.kind == K_ACROSS)
@@ -1406,14 +1964,19 @@ static bool fuzz_read(long idx)
 		if (count > room)
 			expect |= BIT(EFAULT);
 	}
-	if (!own && avail && expect == BIT(EFAULT))
-		guard_hit(&pl);
 	/*
 	 * read(2) checks access_ok(buf, count) before the driver sees the
-	 * call: a range past the top of the address space is EFAULT first.
+	 * call: a range past the top of the address space is EFAULT, and
+	 * nothing is copied (no guard hit).  Then rw_verify_area(): a count
+	 * that is negative as the kernel's ssize_t (an i386 kernel's is 32
+	 * bits wide) is EINVAL.
 	 */
 	if (addr + count < addr || addr + count > uaccess_limit())
-		expect |= BIT(EFAULT);
+		expect = BIT(EFAULT);
+	else if (!is64 && !is_compat && count > 0x7fffffff)
+		expect = BIT(EINVAL);
+	else if (!own && avail && expect == BIT(EFAULT))
+		guard_hit(&pl);
 	/* The copy out grows the reservation it lands in. */
 	if (!own && avail && pl.kind == K_RES && count >= sizeof(struct stackres_event)) {
 		model_touch(&live[pl.res], addr);
@@ -1431,7 +1994,7 @@ static bool fuzz_read(long idx)
 	maps_dirty = !own;
 	if (!ret || ret % sizeof(struct stackres_event) || (size_t)ret > count)
 		FAIL("call %ld read: %ld bytes for count %zu", idx, ret, count);
-	if (own || pl.kind == K_OK || pl.kind == K_ACROSS || pl.kind == K_RES) {
+	if (own || pl.kind == K_OK || pl.kind == K_ACROSS || in_res) {
 		static struct stackres_event copy[512];
 		size_t n = ret / sizeof(struct stackres_event);
 
@@ -1455,6 +2018,13 @@ static bool fuzz_touch(long idx)
 	if (i < 0)
 		return true;
 	r = &live[i];
+	if (r->slot) {
+		touch_slot(r);
+		counts[OP_TOUCH][0]++;
+		if (pct(50))
+			return query_addr_now(idx, i, any_slot(r) + rn(r->slot), "after a store");
+		return true;
+	}
 	a = r->guard_top + rn(r->bottom - r->guard_top);
 	*(volatile char *)(uintptr_t)a = 1;
 	model_touch(r, a);
@@ -1469,16 +2039,22 @@ static bool fuzz_touch(long idx)
 static bool fuzz_reopen(long idx)
 {
 	struct stackres_query q = { .flags = STACKRES_QUERY_ADDR };
+	struct res gone[MAX_LIVE];
 	uint64_t probe = 0;
-	int i, err;
+	int i, err, ngone = 0;
 
 	for (i = nlive - 1; i >= 0; i--) {
 		if (live[i].fd == 1) {
 			probe = live[i].start;
+			gone[ngone++] = live[i];
 			drop_res(i);
 		}
 	}
 	close(stackres_fd);
+	/* The arenas ended with the file; their guard markers did not. */
+	for (i = 0; i < ngone; i++)
+		if (gone[i].slot && !unguard(idx, &gone[i]))
+			return false;
 	stackres_fd = open(DEV, O_RDWR | O_NONBLOCK | O_CLOEXEC);
 	if (stackres_fd < 0)
 		FAIL("call %ld: reopen " DEV ": %s", idx, strerror(errno));
@@ -1522,19 +2098,22 @@ static bool run_stackres(void)
 	for (idx = 0; idx < ncalls && ok; idx++) {
 		unsigned int w = rn(100);
 
-		if (w < 30 && nlive >= MAX_LIVE - 2)
+		cur_idx = idx;
+		if (w < 24 && nlive >= MAX_LIVE - 2)
 			ok = fuzz_unregister(idx);
-		else if (w < 30)
+		else if (w < 24)
 			ok = fuzz_register(idx);
-		else if (w < 42)
+		else if (w < 34)
+			ok = fuzz_arena(idx);
+		else if (w < 45)
 			ok = fuzz_unregister(idx);
-		else if (w < 58)
+		else if (w < 60)
 			ok = fuzz_trim(idx);
 		else if (w < 78)
 			ok = fuzz_query(idx);
-		else if (w < 88)
+		else if (w < 87)
 			ok = fuzz_unknown(idx);
-		else if (w < 94)
+		else if (w < 93)
 			ok = fuzz_read(idx);
 		else if (w < 99)
 			ok = fuzz_touch(idx);
@@ -1952,6 +2531,7 @@ int main(int argc, char **argv)
 		ksft_exit_fail_msg("setting up the regions: %s\n", strerror(errno));
 
 	/* Part 1: /dev/stackres ioctls. */
+	pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 	stackres_fd = open(DEV, O_RDWR | O_NONBLOCK | O_CLOEXEC);
 	have_dev = stackres_fd >= 0;
 	rng = seed;
@@ -1968,12 +2548,19 @@ int main(int argc, char **argv)
 		ksft_print_msg("stackres ioctls: outcomes per request\n");
 		for (opt = OP_REG; opt <= OP_REOPEN; opt++)
 			print_counts(opt);
+		ksft_print_msg("  of which on a live arena (%" PRIu64 " made in caller memory, "
+			       "%" PRIu64 " with STACKRES_MAP):\n", arenas_made[0], arenas_made[1]);
+		for (opt = OP_UNREG; opt <= OP_QUERY; opt++)
+			print_counts_of(acounts, opt, "  ");
+		ksft_print_msg("    QUERY answers naming a slot %" PRIu64 ", TRIMs checked byte "
+			       "by byte %" PRIu64 "\n", slot_answers, probes);
 		ksft_print_msg("  struct pointers:");
 		for (opt = 0; opt < K_NR; opt++)
 			printf(" %s %" PRIu64, kind_name[opt], kind_counts[opt]);
 		printf("\n");
 		ksft_print_msg("  /proc/self/maps comparisons after failed calls: %" PRIu64
-			       "; %.1f s\n", maps_checks, t0);
+			       "; guard marker checks: %" PRIu64 "%s; %.1f s\n", maps_checks,
+			       guard_checks, pagemap_fd < 0 ? " (no pagemap)" : "", t0);
 		if (!ok) {
 			ksft_print_msg("FAIL %s (seed %#llx)\n", failmsg,
 				       (unsigned long long)seed);
