@@ -6,6 +6,7 @@
 #   make kernel ARCH=... VARIANT=...   just build a kernel (+ kmod)
 #   make bench [ARCH=i386]             benchmarks (bench/)
 #   make stress [STRESS_S=600]         stress on the debug kernels
+#   make check-upstream                the kernel's own kselftests, unpatched vs patched
 #   make dense-million                 a million dense stacks in one process
 
 ARCH ?= x86_64
@@ -13,12 +14,12 @@ VARIANT ?= plain
 ABI ?= $(ARCH)
 CMD ?=
 
-.PHONY: all help deps kernel demo run check kselftest bench stress dense-million clean distclean
+.PHONY: all help deps kernel demo run check kselftest check-upstream bench stress dense-million clean distclean
 
 all: kernel
 
 help:
-	@sed -n '3,9p' Makefile | sed 's/^# //'
+	@sed -n '3,10p' Makefile | sed 's/^# //'
 
 deps:
 	@scripts/deps
@@ -39,6 +40,10 @@ check:
 
 kselftest:
 	@scripts/check $(ABI)
+
+# mm (what fits the guest config), futex, clone3, sigaltstack, exec on x86_64.
+check-upstream:
+	@scripts/check-upstream
 
 # Time-bounded stress on the debug kernels (STRESS_S seconds per arch, default 180).
 stress: deps
