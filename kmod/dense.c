@@ -49,6 +49,19 @@ static int arena_check(const struct stackres_arena *a)
 	return 0;
 }
 
+/* Guard markers cannot go into mlock()ed memory (MADV_GUARD_INSTALL). */
+static bool range_locked(struct mm_struct *mm, unsigned long start,
+			 unsigned long end)
+{
+	struct vm_area_struct *vma;
+
+	for (vma = find_vma_intersection(mm, start, end);
+	     vma && vma->vm_start < end; vma = find_vma(mm, vma->vm_end))
+		if (vma->vm_flags & VM_LOCKED)
+			return true;
+	return false;
+}
+
 /* Undo a failed ARENA; @res may have been unregistered meanwhile. */
 static void arena_undo(struct stackres_file *f, u32 id, unsigned long start,
 		       unsigned long guarded_end, unsigned long len, u32 flags)
@@ -114,6 +127,12 @@ int stackres_arena(struct stackres_file *f,
 	if (!anon_range_is_private(mm, start, res->end)) {
 		mmap_write_unlock(mm);
 		err = -ENXIO;
+		goto out_free;
+	}
+	/* Refused before anything changes (else the guards fail half-way). */
+	if (a.guard && range_locked(mm, start, res->end)) {
+		mmap_write_unlock(mm);
+		err = -EINVAL;
 		goto out_free;
 	}
 	mutex_lock(&smm->lock);

@@ -5,7 +5,8 @@
  * handful of VMAs instead of two each.
  *
  * - errors: every bad field is EINVAL, a shared mapping ENXIO, an overlap
- *   EEXIST, a bad pointer EFAULT, and /proc/self/maps is unchanged.
+ *   EEXIST, a bad pointer EFAULT, mlock()ed memory EINVAL, and
+ *   /proc/self/maps is unchanged.
  * - a sample of slots grows to its limit; one byte further is SIGSEGV at
  *   that exact address with the marker's SEGV_MAPERR, an OVERFLOW record
  *   (arena id, this thread, that address) and QUERY by the address naming
@@ -135,6 +136,15 @@ TEST_F(dense, errors_change_nothing)
 	EXPECT_EQ(-EFAULT, sr_ioctl(self->fd, STACKRES_IOC_ARENA, (void *)8));
 	ASSERT_EQ(0, sr_snap_maps(1));
 	EXPECT_TRUE(sr_maps_same());
+	/* mlock()ed memory takes no guard markers: EINVAL before any change */
+	ASSERT_EQ(0, mprotect(p, PG, PROT_NONE));
+	ASSERT_EQ(0, mlock(p + PG, PG));
+	ASSERT_EQ(0, sr_snap_maps(0));
+	EXPECT_EQ(-EINVAL, arena(self->fd, &a, s, SLOT, 4, PG, 0));
+	ASSERT_EQ(0, sr_snap_maps(1));
+	EXPECT_TRUE(sr_maps_same());
+	ASSERT_EQ(0, munlock(p + PG, PG));
+	ASSERT_EQ(0, mprotect(p, PG, PROT_READ | PROT_WRITE));
 	/* Overlapping a reservation; a fixed STACKRES_MAP on used memory */
 	ASSERT_EQ(0, sr_reg_range(self->fd, &r, p + 3 * SLOT, SLOT, PG, PG, 0, 0, 0));
 	ASSERT_EQ(0, sr_snap_maps(0));
