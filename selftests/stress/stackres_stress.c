@@ -368,6 +368,8 @@ static int exec_child(void)
 	return 0;	/* exit drops the reservation */
 }
 
+static pthread_barrier_t start_line;	/* workers + main, once per round */
+
 static void *worker(void *arg)
 {
 	uint64_t rs = (uintptr_t)arg * 0x1234567ULL;
@@ -377,6 +379,13 @@ static void *worker(void *arg)
 
 	if (setup_altstack() || scratch == MAP_FAILED)
 		fail("worker setup: %s", strerror(errno));
+	/*
+	 * Workers punch holes into slots (munmap, mremap away) and fill them
+	 * back with MAP_FIXED: no mapping of a thread still starting (its
+	 * stack, altstack, scratch) may land in such a hole and be clobbered.
+	 * So nobody starts before every thread of the round has its mappings.
+	 */
+	pthread_barrier_wait(&start_line);
 	while (!stop) {
 		int i = rnd_next(&rs) % NSLOTS, e;
 		struct slot *s = &slots[i];
@@ -947,16 +956,19 @@ int main(int argc, char **argv)
 		if (have_exit_free && !setup_stacks())
 			fail("round %d: stack cache: %s", r, strerror(errno));
 		stop = 0;
+		pthread_barrier_init(&start_line, NULL, nworkers + 1);
 		for (i = 0; i < nworkers; i++)
 			pthread_create(&th[nth++], NULL, worker, (void *)(uintptr_t)(r * 100 + i + 1));
 		pthread_create(&th[nth++], NULL, reader, NULL);
 		if (have_exit_free && efd >= 0)
 			pthread_create(&th[nth++], NULL, ef_storm, NULL);
+		pthread_barrier_wait(&start_line);
 		while (!stop && now() < rend)
 			usleep(100000);
 		stop = 1;
 		for (i = 0; i < nth; i++)
 			pthread_join(th[i], NULL);
+		pthread_barrier_destroy(&start_line);
 		drain_records();
 		if (!failed)
 			check_round();
