@@ -13,7 +13,8 @@
  *
  * The fuzzer is not content with "some errno": it keeps a model of what it
  * registered and knows the regions it points into, and predicts the exact
- * outcome of every call from DESIGN.md's rules and stackres(4)'s ERRORS
+ * outcome of every call from the rules of stackres(4) (and
+ * Documentation/userspace-api/stackres.rst) and stackres(4)'s ERRORS
  * (EFAULT for the struct pointer first, then EINVAL, ENXIO, EEXIST, ...).
  * Where the rules leave a choice (the order of two unrelated checks, memory
  * that may or may not be grown by a GUP path), the prediction is a set of
@@ -459,7 +460,7 @@ static void drop_res(int i)
 	live[i] = live[--nlive];
 }
 
-/* DESIGN.md's growth rule. */
+/* The growth rule: stackres(4), Reservations. */
 static void model_touch(struct res *r, uint64_t a)
 {
 	uint64_t nb;

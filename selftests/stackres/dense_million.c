@@ -3,7 +3,7 @@
  * The heavy dense-mode run (make dense-million; not part of make check):
  * 1,000,000 slots of 64 KiB in one x86_64 process (64 GiB of address
  * space), 100,000 of them touched; for 32-bit tasks as many slots as the
- * address space allows (at least 16,384, seed 000's figure), a tenth of
+ * address space allows (at least 16,384, i.e. 1 GiB), a tenth of
  * them touched.  A sample of slots grows to its limit and overflows by one
  * byte: SIGSEGV/SEGV_MAPERR at that address and an OVERFLOW record naming
  * it.  Prints the VMAs, page tables and time it took.

@@ -14,8 +14,9 @@
  * - TRIM frees a slot's pages below sp - keep, keeps its guard, and the
  *   slot grows again (zero-filled).
  * - scale: 100,000 slots of 64 KiB for x86_64 tasks (16,384 for 32-bit
- *   tasks: seed 000's figure, 1 GiB), 10,000 (resp. 1,638) of them touched,
- *   in at most two more VMAs; page-table memory per slot is printed.
+ *   tasks: 1 GiB, a test scale, not the limit), 10,000 (resp. 1,638) of
+ *   them touched, in at most two more VMAs; page-table memory per slot is
+ *   printed.
  * - lifecycle: fork copies the guards (the child's access is SEGV_MAPERR)
  *   but not the arena (EPERM); munmap of one slot ends the arena; after
  *   UNREGISTER the guards stay, without records.

@@ -355,7 +355,9 @@ static inline int sr_map_count(void)
 }
 
 /*
- * The growth rule of DESIGN.md, as a model the tests compare QUERY with:
+ * The growth rule of stackres(4), Reservations (and
+ * Documentation/userspace-api/stackres.rst, The model), as a model the
+ * tests compare QUERY with:
  * an access below the committed bottom and above the guard moves the bottom
  * to min(page_down(addr), bottom - chunk), never below start + guard.
  */

@@ -2,9 +2,10 @@
 /*
  * Regression tests for what the stress run and the fuzzer found.
  *
- *  - REGISTER sets the protections itself (DESIGN.md): the top `commit`
- *    bytes read/write and the rest PROT_NONE, whatever the caller's
- *    mapping had before, read-only pages included.  Found by
+ *  - REGISTER sets the protections itself (stackres(4),
+ *    STACKRES_IOC_REGISTER): the top `commit` bytes read/write and the
+ *    rest PROT_NONE, whatever the caller's mapping had before, read-only
+ *    pages included.  Found by
  *    stackres_stress (mprotect racing with UNREGISTER + REGISTER left a
  *    read-only page inside a committed part).
  *  - Growth over the uncommitted part commits all of it: no read-only page
