@@ -48,5 +48,6 @@ const char *exit_free_absent(void);
 void bench_churn(void);
 void bench_greenrt(void);
 void bench_dense(void);
+void bench_libc(void);
 
 #endif

@@ -5,7 +5,7 @@
  *
  *   stackbench [-r MULT] [-R ROUNDS] [GROUP...]
  *                                     GROUP: growth ktouch churn create scale upcall greenrt
- *                                            dense
+ *                                            dense libc
  *   stackbench -l                     list the cases (name unit baseline)
  *
  * Features are detected at run time: without /dev/stackres or exit_free a
@@ -980,6 +980,12 @@ static const char *const case_list[][3] = {
 	{ "dense-max-mmap-mprotect", "stacks", "dense-max-mmap-mprotect" },
 	{ "dense-max-stackres-map", "stacks", "dense-max-mmap-mprotect" },
 	{ "dense-max-arena", "stacks", "dense-max-mmap-mprotect" },
+	{ "libc-detached-musl", "threads/s", "libc-detached-musl" },
+	{ "libc-detached-musl-exit_free", "threads/s", "libc-detached-musl" },
+	{ "libc-detached-glibc", "threads/s", "libc-detached-musl" },
+	{ "libc-joinable-musl", "threads/s", "libc-joinable-musl" },
+	{ "libc-joinable-musl-exit_free", "threads/s", "libc-joinable-musl" },
+	{ "libc-joinable-glibc", "threads/s", "libc-joinable-musl" },
 };
 
 static const struct {
@@ -994,6 +1000,7 @@ static const struct {
 	{ "upcall", bench_upcall },
 	{ "greenrt", bench_greenrt },
 	{ "dense", bench_dense },
+	{ "libc", bench_libc },
 };
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
