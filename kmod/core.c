@@ -9,32 +9,55 @@
  * and is retried.  Guard hits, failed growth, growth and watermark crossings
  * are queued as records that the opener reads from the file.
  *
- * How the fault path reaches us: the kernel's access fault hook (patches
- * 0011-0013, CONFIG_ACCESS_FAULT_HOOK) offers every access fault on a VMA
- * to stackres_fault() after the fault path dropped its locks; we answer
- * RETRY only when the VMA at the address allows the access afterwards, so
- * the caller either succeeds or signals exactly as without us.
+ * How the fault path reaches us: the kernel's access fault hook
+ * (CONFIG_ACCESS_FAULT_HOOK) offers access faults on a VMA to
+ * stackres_fault() after the fault path dropped its locks, but only for an
+ * mm that opted in (access_fault_enable_mm(), at its first REGISTER or
+ * ARENA): every other process pays one bit test per fault.  Faults outside
+ * reservations are declined after an RCU lookup, without any mm lock; only
+ * growth takes mmap_lock for writing.  We answer RETRY only when the VMA at
+ * the address allows the access afterwards, so the caller either succeeds
+ * or signals exactly as without us.
  *
- * Objects and locking (outermost first):
+ * Lock order (outermost first), as the code takes them:
  *
- *   smm_hash_lock (mutex)  the smm_hash table (writers); readers use RCU.
- *   mmap_lock (write)      held by REGISTER, TRIM and the fault handler
- *                          around every protection change, so the
- *                          committed bottom of a reservation and the VMAs
- *                          agree.
+ *   stackres_file.read_lock (mutex) one reader of a file at a time.  It is
+ *                          outermost: read() copies records to user memory
+ *                          while holding it, and that copy may fault, grow
+ *                          a stack and take mmap_lock and stackres_mm.lock.
+ *   mmap_lock              for writing by REGISTER, ARENA, TRIM of a
+ *                          reservation and growth, around every protection
+ *                          change, so the committed bottom of a reservation
+ *                          and the VMAs agree; for reading by dense TRIM
+ *                          and ARENA's guard installation.  A range is only
+ *                          ever acted on under the lock it was validated
+ *                          with: under mmap_lock held for writing, a
+ *                          reservation that is not DEAD is still mapped as
+ *                          registered; under the read lock its VMAs may
+ *                          already be gone (munmap downgrades the lock
+ *                          before the notifier runs), which
+ *                          anon_range_check() sees as a hole.
  *   stackres_mm.lock       (mutex) one per mm: its tree of reservations
  *                          (writers), nr_res, every field of its
  *                          reservations that is not constant, and the id
  *                          xarrays of the files of that mm.
- *   stackres_file.read_lock (mutex) one reader of a file at a time.
  *   stackres_file.evlock   (spinlock) the event ring of a file.
  *
+ *   smm_hash_lock (mutex)  only around inserting into and deleting from
+ *                          smm_hash (readers use RCU); never held across
+ *                          mmu_notifier_register(), which may take every
+ *                          lock of the mm.
+ *
  * The MMU notifier may run in non-blocking context: it only walks the tree
- * under RCU and sets a reservation's DEAD bit; dead reservations are freed
- * later under stackres_mm.lock (kfree_rcu, as RCU readers may see them).
+ * under RCU, sets a reservation's DEAD bit and counts unmaps; dead
+ * reservations are freed later under stackres_mm.lock (kfree_rcu, as RCU
+ * readers may see them).
  *
  * No user memory is touched while holding mmap_lock, stackres_mm.lock or
  * evlock: a fault there would re-enter the fault handler, which takes them.
+ *
+ * Kernel memory (per-mm state, files, event rings, reservations, tree and
+ * id nodes) is charged to the caller's memory cgroup: the device is 0666.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -143,7 +166,12 @@ void res_free(struct stackres_mm *smm, struct stackres_res *res)
 	mtree_erase(&smm->tree, res->start);
 	xa_erase(&res->owner->ids, res->id);
 	smm->nr_res--;
-	if (res_dead(res))
+	/*
+	 * The notifier may still find @res under RCU and mark it: whoever
+	 * sets DEAD first counts it, so set it here too and uncount only a
+	 * mark the notifier made.
+	 */
+	if (test_and_set_bit(STACKRES_RES_DEAD, &res->state))
 		atomic_dec(&smm->nr_dead);
 	kfree_rcu(res, rcu);
 }
@@ -184,8 +212,10 @@ static int smm_invalidate_range_start(struct mmu_notifier *mn,
 {
 	struct stackres_mm *smm = container_of(mn, struct stackres_mm, mn);
 
-	if (range->event == MMU_NOTIFY_UNMAP && range->end > range->start)
+	if (range->event == MMU_NOTIFY_UNMAP && range->end > range->start) {
+		atomic64_inc(&smm->unmap_seq);
 		smm_mark_dead(smm, range->start, range->end - 1);
+	}
 	return 0;
 }
 
@@ -201,6 +231,17 @@ static const struct mmu_notifier_ops smm_mn_ops = {
 	.release = smm_release,
 	.invalidate_range_start = smm_invalidate_range_start,
 };
+
+/* Under rcu_read_lock(); no reference taken. */
+static struct stackres_mm *smm_lookup_rcu(struct mm_struct *mm)
+{
+	struct stackres_mm *smm;
+
+	hash_for_each_possible_rcu(smm_hash, smm, node, (unsigned long)mm)
+		if (smm->mm == mm && refcount_read(&smm->refs))
+			return smm;
+	return NULL;
+}
 
 static struct stackres_mm *smm_find_get(struct mm_struct *mm)
 {
@@ -219,35 +260,48 @@ static struct stackres_mm *smm_find_get(struct mm_struct *mm)
 
 static struct stackres_mm *smm_get_or_create(struct mm_struct *mm)
 {
-	struct stackres_mm *smm;
+	struct stackres_mm *smm, *new;
 	int err;
+
+	smm = smm_find_get(mm);
+	if (smm)
+		return smm;
+
+	new = kzalloc(sizeof(*new), GFP_KERNEL_ACCOUNT);
+	if (!new)
+		return ERR_PTR(-ENOMEM);
+	new->mm = mm;
+	mmgrab(mm);
+	refcount_set(&new->refs, 1);
+	mutex_init(&new->lock);
+	mt_init_flags(&new->tree, MT_FLAGS_USE_RCU);
+	new->mn.ops = &smm_mn_ops;
+	/*
+	 * Without smm_hash_lock: registering may take every lock of the mm
+	 * (mm_take_all_locks()), which must not stall other processes' open().
+	 */
+	err = mmu_notifier_register(&new->mn, mm);
+	if (err) {
+		mmdrop(mm);
+		kfree(new);
+		return ERR_PTR(err);
+	}
 
 	mutex_lock(&smm_hash_lock);
 	smm = smm_find_get(mm);
-	if (smm)
-		goto out;
-
-	smm = kzalloc(sizeof(*smm), GFP_KERNEL);
 	if (!smm) {
-		smm = ERR_PTR(-ENOMEM);
-		goto out;
+		hash_add_rcu(smm_hash, &new->node, (unsigned long)mm);
+		smm = new;
+		new = NULL;
 	}
-	smm->mm = mm;
-	mmgrab(mm);
-	refcount_set(&smm->refs, 1);
-	mutex_init(&smm->lock);
-	mt_init_flags(&smm->tree, MT_FLAGS_USE_RCU);
-	smm->mn.ops = &smm_mn_ops;
-	err = mmu_notifier_register(&smm->mn, mm);
-	if (err) {
-		mmdrop(mm);
-		kfree(smm);
-		smm = ERR_PTR(err);
-		goto out;
-	}
-	hash_add_rcu(smm_hash, &smm->node, (unsigned long)mm);
-out:
 	mutex_unlock(&smm_hash_lock);
+
+	/* Another open() of this mm won the race: use its state. */
+	if (new) {
+		mmu_notifier_unregister(&new->mn, mm);
+		mmdrop(mm);
+		kfree(new);
+	}
 	return smm;
 }
 
@@ -262,6 +316,8 @@ static void smm_put(struct stackres_mm *smm)
 	/* Waits for notifier callbacks in flight. */
 	mmu_notifier_unregister(&smm->mn, smm->mm);
 	WARN_ON_ONCE(smm->nr_res);
+	/* Every reservation was freed, so every DEAD mark was uncounted. */
+	WARN_ON_ONCE(atomic_read(&smm->nr_dead));
 	mtree_destroy(&smm->tree);
 	mmdrop(smm->mm);
 	kfree_rcu(smm, rcu);
@@ -276,11 +332,17 @@ static bool vma_allows(struct vm_area_struct *vma, unsigned int flags)
 	return vma_is_accessible(vma);
 }
 
-/* Called with mmap_lock held for writing and smm->lock. */
+/*
+ * Called with mmap_lock held for writing and smm->lock.  On growth of a
+ * STACKRES_POPULATE reservation, [*pop_start, *pop_end) is what to
+ * populate once smm->lock is dropped.
+ */
 static enum access_fault_result res_fault(struct stackres_mm *smm,
 					  struct stackres_res *res,
 					  unsigned long addr,
-					  unsigned int flags)
+					  unsigned int flags,
+					  unsigned long *pop_start,
+					  unsigned long *pop_end)
 {
 	unsigned long bottom, page = addr & PAGE_MASK;
 	struct vm_area_struct *vma;
@@ -304,15 +366,18 @@ static enum access_fault_result res_fault(struct stackres_mm *smm,
 	else
 		bottom = min(page, res->bottom - res->chunk);
 
+	/* -EPERM if the task sealed the range: no growth, a FAILED record. */
 	err = anon_range_set_access(smm->mm, bottom, res->bottom,
-				    ANON_ACCESS_RW |
-				    ((res->flags & STACKRES_POPULATE) ?
-				     ANON_ACCESS_POPULATE : 0));
+				    ANON_ACCESS_RW);
 	if (err) {
 		res_event(res, STACKRES_EV_FAILED, addr, -err);
 		return ACCESS_FAULT_DECLINE;
 	}
 
+	if (res->flags & STACKRES_POPULATE) {
+		*pop_start = bottom;
+		*pop_end = res->bottom;
+	}
 	before = res_committed(res);
 	res->bottom = bottom;
 	after = res_committed(res);
@@ -333,17 +398,44 @@ static enum access_fault_result res_fault(struct stackres_mm *smm,
 	return ACCESS_FAULT_DECLINE;
 }
 
+/*
+ * May the fault at @addr be ours: in a live reservation that grows or, for
+ * a SIGSEGV, in an arena?  RCU only, no reference, no lock: the common
+ * answer for JIT W^X flips, GC barriers and guard pages of the rest of the
+ * process is no, and it must cost them next to nothing.
+ */
+static bool fault_may_be_ours(struct mm_struct *mm, unsigned long addr,
+			      unsigned int flags)
+{
+	struct stackres_mm *smm;
+	struct stackres_res *res = NULL;
+	bool ours;
+
+	rcu_read_lock();
+	smm = smm_lookup_rcu(mm);
+	if (smm)
+		res = mtree_load(&smm->tree, addr);
+	if (flags & ACCESS_FAULT_SIGSEGV)
+		ours = res && res->slot;
+	else
+		ours = res && !res_dead(res) && !res->slot;
+	rcu_read_unlock();
+	return ours;
+}
+
 static enum access_fault_result stackres_fault(unsigned long addr,
 					       unsigned int flags,
 					       struct pt_regs *regs)
 {
 	enum access_fault_result ret = ACCESS_FAULT_DECLINE;
+	unsigned long pop_start = 0, pop_end = 0;
 	struct mm_struct *mm = current->mm;
 	struct vm_area_struct *vma;
 	struct stackres_mm *smm;
 	struct stackres_res *res;
+	bool locked;
 
-	if (!mm)
+	if (!mm || !fault_may_be_ours(mm, addr, flags))
 		return ret;
 	smm = smm_find_get(mm);
 	if (!smm)
@@ -365,10 +457,21 @@ static enum access_fault_result stackres_fault(unsigned long addr,
 
 	mutex_lock(&smm->lock);
 	res = mtree_load(&smm->tree, addr);
-	/* A dense slot has nothing to commit: its VMA is read/write. */
 	if (res && !res_dead(res) && !res->slot)
-		ret = res_fault(smm, res, addr, flags);
+		ret = res_fault(smm, res, addr, flags, &pop_start, &pop_end);
 	mutex_unlock(&smm->lock);
+	if (pop_end > pop_start) {
+		/*
+		 * Fault the new chunk in under the read lock, where faults
+		 * may sleep (swap-in, a userfaultfd handler) without holding
+		 * off the whole mm; it stops if it must drop the lock.
+		 */
+		mmap_write_downgrade(mm);
+		anon_range_populate(mm, pop_start, pop_end, &locked);
+		if (locked)
+			mmap_read_unlock(mm);
+		goto out_put;
+	}
 out_unlock:
 	mmap_write_unlock(mm);
 out_put:
@@ -414,9 +517,12 @@ static int reg_check(const struct stackres_reg *reg)
 
 /*
  * STACKRES_MAP: a fresh MAP_NORESERVE mapping of @len bytes with @prot, at
- * *@start if it is not 0 (which must be free), else anywhere.
+ * *@start if it is not 0 (which must be free), else anywhere.  *@seq is the
+ * mm's unmap count from before the mapping existed: map_still_ours() tells
+ * later, under mmap_lock, whether the mapping can have been replaced.
  */
-int res_map(struct stackres_file *f, u64 *start, u64 len, unsigned long prot)
+int res_map(struct stackres_file *f, u64 *start, u64 len, unsigned long prot,
+	    u64 *seq)
 {
 	struct stackres_mm *smm = f->smm;
 	struct mm_struct *mm = smm->mm;
@@ -424,7 +530,7 @@ int res_map(struct stackres_file *f, u64 *start, u64 len, unsigned long prot)
 	unsigned long addr;
 	int err = 0;
 
-	/* Keep DESIGN.md's error order: EEXIST, then ENOSPC, then ENOMEM. */
+	/* The documented error order: EEXIST, then ENOSPC, then ENOMEM. */
 	if (*start) {
 		if (mmap_read_lock_killable(mm))
 			return -EINTR;
@@ -443,8 +549,12 @@ int res_map(struct stackres_file *f, u64 *start, u64 len, unsigned long prot)
 	if (err)
 		return err;
 
+	*seq = atomic64_read(&smm->unmap_seq);
 	addr = vm_mmap(NULL, *start, len, prot, mflags, 0);
-	/* EPERM: below mmap_min_addr, not a usable user address. */
+	/*
+	 * EPERM: below vm.mmap_min_addr, not a usable user address (a
+	 * CAP_SYS_RAWIO caller may map there, as with mmap()).
+	 */
 	if (addr == -EPERM)
 		return -EINVAL;
 	if (IS_ERR_VALUE(addr))
@@ -458,9 +568,22 @@ int res_map(struct stackres_file *f, u64 *start, u64 len, unsigned long prot)
 }
 
 /*
+ * Called with mmap_lock: true if nothing of this mm was unmapped since
+ * res_map() read @seq, so the mapping it made is still the one there.
+ * Errs on the safe side (any unmap in the process counts): a mapping that
+ * is not provably ours is never unmapped, at worst left to the task.
+ */
+bool map_still_ours(struct stackres_mm *smm, u64 seq)
+{
+	mmap_assert_locked(smm->mm);
+	return atomic64_read(&smm->unmap_seq) == seq;
+}
+
+/*
  * Give @res ([start, end), filled in) an id of @f and a place in the tree:
  * EEXIST if it overlaps a reservation of any file of this mm, ENOSPC at
- * the per-process limit.  Called with smm->lock held.
+ * the per-process limit.  Called with mmap_lock held for writing and
+ * smm->lock; opts the mm in to the access fault hook.
  */
 int res_insert(struct stackres_file *f, struct stackres_res *res)
 {
@@ -468,6 +591,7 @@ int res_insert(struct stackres_file *f, struct stackres_res *res)
 	unsigned long idx = res->start;
 	int err;
 
+	mmap_assert_write_locked(smm->mm);
 	lockdep_assert_held(&smm->lock);
 	smm_reap(smm);
 	if (mt_find(&smm->tree, &idx, res->end - 1))
@@ -475,17 +599,46 @@ int res_insert(struct stackres_file *f, struct stackres_res *res)
 	if (smm->nr_res >= max_reservations)
 		return -ENOSPC;
 	err = xa_alloc_cyclic(&f->ids, &res->id, res, XA_LIMIT(1, U32_MAX),
-			      &f->next_id, GFP_KERNEL);
+			      &f->next_id, GFP_KERNEL_ACCOUNT);
 	if (err < 0)
 		return err;
 	err = mtree_insert_range(&smm->tree, res->start, res->end - 1, res,
-				 GFP_KERNEL);
+				 GFP_KERNEL_ACCOUNT);
 	if (err) {
 		xa_erase(&f->ids, res->id);
 		return err;
 	}
 	smm->nr_res++;
+	/* From now on this mm's access faults come to stackres_fault(). */
+	access_fault_enable_mm(smm->mm);
 	return 0;
+}
+
+/*
+ * Undo a registration whose result could not be given to the caller, or
+ * that failed after it was inserted: only if @id still names the
+ * reservation at @start and it is not DEAD, so that under mmap_lock
+ * (held for writing) its range is still mapped as registered; then
+ * @unmap, if set, removes the STACKRES_MAP mapping too.  Returns true if
+ * the range was still ours.
+ */
+bool res_undo(struct stackres_file *f, u32 id, unsigned long start,
+	      unsigned long end, bool unmap)
+{
+	struct stackres_mm *smm = f->smm;
+	struct stackres_res *res;
+	bool ours;
+
+	mmap_assert_write_locked(smm->mm);
+	mutex_lock(&smm->lock);
+	res = file_res(f, id);
+	ours = res && res->start == start;
+	if (ours)
+		res_free(smm, res);
+	mutex_unlock(&smm->lock);
+	if (ours && unmap)
+		anon_range_unmap(smm->mm, start, end);
+	return ours;
 }
 
 static int stackres_register(struct stackres_file *f,
@@ -496,6 +649,9 @@ static int stackres_register(struct stackres_file *f,
 	struct stackres_res *res;
 	struct stackres_reg reg;
 	unsigned long start, end, top;
+	bool mapped = false;
+	u64 seq = 0;
+	u32 id;
 	int err;
 
 	if (copy_from_user(&reg, ureg, sizeof(reg)))
@@ -507,15 +663,16 @@ static int stackres_register(struct stackres_file *f,
 	if (err)
 		return err;
 	if (reg.flags & STACKRES_MAP) {
-		err = res_map(f, &reg.start, reg.len, PROT_NONE);
+		err = res_map(f, &reg.start, reg.len, PROT_NONE, &seq);
 		if (err)
 			return err;
+		mapped = true;
 	}
 	start = reg.start;
 	end = start + reg.len;
 	top = end - reg.commit;
 
-	res = kzalloc(sizeof(*res), GFP_KERNEL);
+	res = kzalloc(sizeof(*res), GFP_KERNEL_ACCOUNT);
 	if (!res) {
 		err = -ENOMEM;
 		goto out_unmap;
@@ -531,17 +688,26 @@ static int stackres_register(struct stackres_file *f,
 	res->peak = reg.commit;
 
 	if (mmap_write_lock_killable(mm)) {
+		kfree(res);
 		err = -EINTR;
-		goto out_free;
+		goto out_unmap;
 	}
-	if (!anon_range_is_private(mm, start, end)) {
-		err = -ENXIO;
+	/* Ours to unmap on error only if nobody can have replaced it. */
+	mapped = mapped && map_still_ours(smm, seq);
+	/* ENXIO: not private anonymous memory; EPERM: sealed. */
+	err = anon_range_check(mm, start, end);
+	if (err) {
+		kfree(res);
 		goto out_unlock_mm;
 	}
 	mutex_lock(&smm->lock);
 	err = res_insert(f, res);
-	if (err)
-		goto out_unlock;
+	if (err) {
+		mutex_unlock(&smm->lock);
+		kfree(res);
+		goto out_unlock_mm;
+	}
+	id = res->id;
 
 	/*
 	 * The top read/write first: only that step is charged.  REGISTER
@@ -550,34 +716,51 @@ static int stackres_register(struct stackres_file *f,
 	 */
 	if (reg.commit)
 		err = anon_range_set_access(mm, top, end, ANON_ACCESS_RW |
-					    ANON_ACCESS_ALL |
-					    ((reg.flags & STACKRES_POPULATE) ?
-					     ANON_ACCESS_POPULATE : 0));
+					    ANON_ACCESS_ALL);
 	if (!err && top > start)
 		err = anon_range_set_access(mm, start, top, ANON_ACCESS_ALL);
-	if (err) {
-		res_free(smm, res);
-		res = NULL;
-	}
-	mutex_unlock(&smm->lock);
-	mmap_write_unlock(mm);
 	if (err)
-		goto out_unmap;
+		res_free(smm, res);
+	mutex_unlock(&smm->lock);
+	if (!err && reg.commit && (reg.flags & STACKRES_POPULATE)) {
+		bool locked;
 
-	reg.id = res->id;
-	if (copy_to_user(ureg, &reg, sizeof(reg)))
+		mmap_write_downgrade(mm);
+		anon_range_populate(mm, top, end, &locked);
+		if (locked)
+			mmap_read_unlock(mm);
+	} else {
+		/* Still under the lock that saw the mapping ours. */
+		if (err && mapped)
+			anon_range_unmap(mm, start, end);
+		mmap_write_unlock(mm);
+	}
+	if (err)
+		return err;
+
+	reg.id = id;
+	if (copy_to_user(ureg, &reg, sizeof(reg))) {
+		/* Not a success the caller cannot see: undo it. */
+		mmap_write_lock(mm);
+		res_undo(f, id, start, end, mapped);
+		mmap_write_unlock(mm);
 		return -EFAULT;
+	}
 	return 0;
 
-out_unlock:
-	mutex_unlock(&smm->lock);
 out_unlock_mm:
+	if (mapped)
+		anon_range_unmap(mm, start, end);
 	mmap_write_unlock(mm);
-out_free:
-	kfree(res);
+	return err;
 out_unmap:
-	if (reg.flags & STACKRES_MAP)
-		vm_munmap(reg.start, reg.len);
+	/* Without the lock we cannot know it is still ours: only if sure. */
+	if (mapped) {
+		mmap_write_lock(mm);
+		if (map_still_ours(smm, seq))
+			anon_range_unmap(mm, start, end);
+		mmap_write_unlock(mm);
+	}
 	return err;
 }
 
@@ -596,19 +779,77 @@ static int stackres_unregister(struct stackres_file *f, u32 __user *uid)
 	return res ? 0 : -ENOENT;
 }
 
+/*
+ * The lowest address of [start, end) from which on the VMAs are accessible
+ * (end if none is): where the committed part begins after a protection
+ * change that failed half-way.  Called with mmap_lock.
+ */
+static unsigned long first_accessible(struct mm_struct *mm,
+				      unsigned long start, unsigned long end)
+{
+	VMA_ITERATOR(vmi, mm, start);
+	struct vm_area_struct *vma;
+
+	mmap_assert_locked(mm);
+	for_each_vma_range(vmi, vma, end)
+		if (vma_is_accessible(vma))
+			return max(vma->vm_start, start);
+	return end;
+}
+
+/* TRIM of an arena slot: under the read lock, as madvise() would take it. */
+static int stackres_trim_dense(struct stackres_file *f,
+			       const struct stackres_trim *t)
+{
+	struct stackres_mm *smm = f->smm;
+	struct stackres_res *res;
+	unsigned long lo, hi;
+	int err;
+
+	if (mmap_read_lock_killable(smm->mm))
+		return -EINTR;
+	mutex_lock(&smm->lock);
+	res = file_res(f, t->id);
+	err = res ? dense_trim_range(res, t, &lo, &hi) : -ENOENT;
+	mutex_unlock(&smm->lock);
+	/*
+	 * Still under the lock that found the arena live, so [lo, hi) is
+	 * still its slot, or being unmapped (munmap downgrades to the read
+	 * lock before its notifier marks us DEAD), which anon_range_advise()
+	 * sees as a hole: never a mapping that replaced it.
+	 */
+	if (!err && hi > lo) {
+		err = anon_range_advise(smm->mm, lo, hi, MADV_DONTNEED);
+		/* Its VMAs went, the notifier's mark is on its way: gone. */
+		if (err == -ENXIO)
+			err = -ENOENT;
+	}
+	mmap_read_unlock(smm->mm);
+	return err;
+}
+
 static int stackres_trim(struct stackres_file *f,
 			 struct stackres_trim __user *utrim)
 {
 	struct stackres_mm *smm = f->smm;
 	struct stackres_res *res;
 	struct stackres_trim t;
-	unsigned long lo, top;
+	unsigned long top;
+	bool dense;
 	int err = 0;
 
 	if (copy_from_user(&t, utrim, sizeof(t)))
 		return -EFAULT;
 	if (t.pad)
 		return -EINVAL;
+
+	mutex_lock(&smm->lock);
+	res = file_res(f, t.id);
+	dense = res && res->slot;
+	mutex_unlock(&smm->lock);
+	if (dense)
+		return stackres_trim_dense(f, &t);
+
 	if (mmap_write_lock_killable(smm->mm))
 		return -EINTR;
 	mutex_lock(&smm->lock);
@@ -618,13 +859,10 @@ static int stackres_trim(struct stackres_file *f,
 		goto out;
 	}
 	if (res->slot) {
-		/* Without our locks: madvise() takes mmap_lock itself. */
-		err = dense_trim_range(res, &t, &lo, &top);
+		/* Its id was reused by an arena since we looked. */
 		mutex_unlock(&smm->lock);
 		mmap_write_unlock(smm->mm);
-		if (!err && top > lo)
-			err = anon_range_advise(smm->mm, lo, top, MADV_DONTNEED);
-		return err;
+		return stackres_trim_dense(f, &t);
 	}
 	if (t.sp < res->guard_top || t.sp > res->end) {
 		err = -EINVAL;
@@ -632,10 +870,15 @@ static int stackres_trim(struct stackres_file *f,
 	}
 	top = trim_top(t.sp, t.keep, res->guard_top);
 	if (top > res->guard_top) {
+		/* EPERM, nothing dropped, if the task sealed any of it. */
 		err = anon_range_set_access(smm->mm, res->guard_top, top,
 					    ANON_ACCESS_DISCARD);
 		if (!err && top > res->bottom)
 			res->bottom = top;
+		else if (err)
+			/* A prefix may be PROT_NONE now: it is not committed. */
+			res->bottom = first_accessible(smm->mm, res->bottom,
+						       top);
 	}
 out:
 	mutex_unlock(&smm->lock);
@@ -807,10 +1050,10 @@ static int stackres_open(struct inode *inode, struct file *file)
 
 	if (!current->mm)
 		return -EPERM;
-	f = kzalloc(sizeof(*f), GFP_KERNEL);
+	f = kzalloc(sizeof(*f), GFP_KERNEL_ACCOUNT);
 	if (!f)
 		return -ENOMEM;
-	f->ev = kcalloc(STACKRES_QUEUE_LEN, sizeof(*f->ev), GFP_KERNEL);
+	f->ev = kcalloc(STACKRES_QUEUE_LEN, sizeof(*f->ev), GFP_KERNEL_ACCOUNT);
 	if (!f->ev) {
 		kfree(f);
 		return -ENOMEM;

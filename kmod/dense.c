@@ -2,7 +2,7 @@
 /*
  * Dense stacks: STACKRES_IOC_ARENA cuts one private anonymous mapping into
  * equal slots, each a stack with guard markers (MADV_GUARD_INSTALL, patch
- * 0022) at its bottom instead of a PROT_NONE VMA.  A million guarded
+ * 0008) at its bottom instead of a PROT_NONE VMA.  A million guarded
  * stacks then cost one VMA and page tables, where one reservation per stack
  * costs two VMAs and tops out near 32,000 (vm.max_map_count).
  *
@@ -10,7 +10,7 @@
  * from the start and grows by plain demand paging, so there is no commit
  * step to count, watermark or notify (no GROW/WATERMARK/FAILED records).
  * A guard hit is the marker's SIGSEGV (SEGV_MAPERR); the access fault hook
- * calls us for it with ACCESS_FAULT_SIGSEGV (patch 0024) so the owner
+ * calls us for it with ACCESS_FAULT_SIGSEGV (patch 0010) so the owner
  * still gets an OVERFLOW record.  An arena is one reservation for every
  * other rule (ids, limit, lifecycle, the MMU notifier ending it on munmap).
  */
@@ -62,22 +62,37 @@ static bool range_locked(struct mm_struct *mm, unsigned long start,
 	return false;
 }
 
-/* Undo a failed ARENA; @res may have been unregistered meanwhile. */
-static void arena_undo(struct stackres_file *f, u32 id, unsigned long start,
-		       unsigned long guarded_end, unsigned long len, u32 flags)
+/*
+ * Guard one slot.  Installing gives up with -ERESTARTNOINTR when faults
+ * keep refilling the range; that would restart the whole ARENA (and map
+ * again): retry a few times here first, under the same lock.
+ */
+static int arena_guard_install(struct mm_struct *mm, unsigned long start,
+			       unsigned long end)
 {
-	struct stackres_res *res;
+	int err, tries;
 
-	mutex_lock(&f->smm->lock);
-	res = file_res(f, id);
-	if (res && res->start == start && res->slot)
-		res_free(f->smm, res);
-	mutex_unlock(&f->smm->lock);
-	if (flags & STACKRES_MAP)
-		vm_munmap(start, len);
-	else if (guarded_end > start)
-		anon_range_advise(f->smm->mm, start, guarded_end,
-				  MADV_GUARD_REMOVE);
+	for (tries = 0; ; tries++) {
+		err = anon_range_advise(mm, start, end, MADV_GUARD_INSTALL);
+		if (err != -ERESTARTNOINTR || tries == 8 ||
+		    fatal_signal_pending(current))
+			return err;
+		cond_resched();
+	}
+}
+
+/*
+ * Take back the guards ARENA installed in the slots of [start, end), and
+ * only those: markers the task put elsewhere in its slots stay.
+ */
+static void arena_guards_remove(struct mm_struct *mm, unsigned long start,
+				unsigned long end, unsigned long slot,
+				unsigned long guard)
+{
+	unsigned long at;
+
+	for (at = start; at < end; at += slot)
+		anon_range_advise(mm, at, at + guard, MADV_GUARD_REMOVE);
 }
 
 int stackres_arena(struct stackres_file *f,
@@ -87,7 +102,9 @@ int stackres_arena(struct stackres_file *f,
 	struct mm_struct *mm = smm->mm;
 	struct stackres_arena a;
 	struct stackres_res *res;
-	unsigned long start, len, at;
+	unsigned long start, end, len, at;
+	bool mapped = false;
+	u64 seq = 0;
 	u32 id;
 	int err;
 
@@ -101,19 +118,21 @@ int stackres_arena(struct stackres_file *f,
 		return err;
 	len = a.slot * a.nslots;
 	if (a.flags & STACKRES_MAP) {
-		err = res_map(f, &a.start, len, PROT_READ | PROT_WRITE);
+		err = res_map(f, &a.start, len, PROT_READ | PROT_WRITE, &seq);
 		if (err)
 			return err;
+		mapped = true;
 	}
 	start = a.start;
+	end = start + len;
 
-	res = kzalloc(sizeof(*res), GFP_KERNEL);
+	res = kzalloc(sizeof(*res), GFP_KERNEL_ACCOUNT);
 	if (!res) {
 		err = -ENOMEM;
 		goto out_unmap;
 	}
 	res->start = start;
-	res->end = start + len;
+	res->end = end;
 	res->guard_top = start + a.guard;
 	res->slot = a.slot;
 	res->flags = a.flags;
@@ -121,61 +140,89 @@ int stackres_arena(struct stackres_file *f,
 	res->bottom = start;
 
 	if (mmap_write_lock_killable(mm)) {
+		kfree(res);
 		err = -EINTR;
-		goto out_free;
+		goto out_unmap;
 	}
-	if (!anon_range_is_private(mm, start, res->end)) {
-		mmap_write_unlock(mm);
-		err = -ENXIO;
-		goto out_free;
-	}
+	mapped = mapped && map_still_ours(smm, seq);
+	/* ENXIO: not private anonymous memory; EPERM: sealed. */
+	err = anon_range_check(mm, start, end);
 	/* Refused before anything changes (else the guards fail half-way). */
-	if (a.guard && range_locked(mm, start, res->end)) {
-		mmap_write_unlock(mm);
+	if (!err && a.guard && range_locked(mm, start, end))
 		err = -EINVAL;
-		goto out_free;
+	if (err) {
+		kfree(res);
+		goto out_unlock;
 	}
 	mutex_lock(&smm->lock);
 	err = res_insert(f, res);
 	if (err) {
 		mutex_unlock(&smm->lock);
-		mmap_write_unlock(mm);
-		goto out_free;
+		kfree(res);
+		goto out_unlock;
 	}
-	/* As REGISTER does, ARENA defines the protections: all read/write. */
-	err = anon_range_set_access(mm, start, res->end,
-				    ANON_ACCESS_RW | ANON_ACCESS_ALL);
 	id = res->id;
+	/* As REGISTER does, ARENA defines the protections: all read/write. */
+	err = anon_range_set_access(mm, start, end,
+				    ANON_ACCESS_RW | ANON_ACCESS_ALL);
+	if (err)
+		res_free(smm, res);
 	mutex_unlock(&smm->lock);
-	mmap_write_unlock(mm);
-	/* From here on @res may be unregistered by another thread: use @id. */
+	if (err)
+		goto out_unlock;
+
+	/*
+	 * The guards go in under the read lock kept since the range was
+	 * validated (faults of other threads go on meanwhile), so they land
+	 * in this arena and nowhere else.  From here on @res may be
+	 * unregistered by another thread: use @id.
+	 */
+	mmap_write_downgrade(mm);
 	at = start;
-	if (!err && a.guard) {
-		/* madvise() takes mmap_lock itself, slot by slot. */
-		for (; at < start + len; at += a.slot) {
-			err = anon_range_advise(mm, at, at + a.guard,
-						MADV_GUARD_INSTALL);
+	if (a.guard) {
+		for (; at < end; at += a.slot) {
+			err = arena_guard_install(mm, at, at + a.guard);
 			if (!err && fatal_signal_pending(current))
 				err = -EINTR;
 			if (err)
 				break;
 		}
+		if (err && !mapped)
+			arena_guards_remove(mm, start, min(at + a.slot, end),
+					    a.slot, a.guard);
 	}
+	mmap_read_unlock(mm);
 	if (err) {
-		arena_undo(f, id, start, min(at + a.guard, start + len), len,
-			   a.flags);
+		mmap_write_lock(mm);
+		res_undo(f, id, start, end, mapped);
+		mmap_write_unlock(mm);
 		return err;
 	}
+
 	a.id = id;
-	if (copy_to_user(uarena, &a, sizeof(a)))
+	if (copy_to_user(uarena, &a, sizeof(a))) {
+		/* Not a success the caller cannot see: undo it. */
+		mmap_write_lock(mm);
+		if (res_undo(f, id, start, end, mapped) && !mapped && a.guard)
+			arena_guards_remove(mm, start, end, a.slot, a.guard);
+		mmap_write_unlock(mm);
 		return -EFAULT;
+	}
 	return 0;
 
-out_free:
-	kfree(res);
+out_unlock:
+	/* Still under the lock that saw the mapping ours. */
+	if (mapped)
+		anon_range_unmap(mm, start, end);
+	mmap_write_unlock(mm);
+	return err;
 out_unmap:
-	if (a.flags & STACKRES_MAP)
-		vm_munmap(start, len);
+	if (mapped) {
+		mmap_write_lock(mm);
+		if (map_still_ours(smm, seq))
+			anon_range_unmap(mm, start, end);
+		mmap_write_unlock(mm);
+	}
 	return err;
 }
 
@@ -183,6 +230,15 @@ out_unmap:
 void dense_guard_hit(struct stackres_mm *smm, unsigned long addr)
 {
 	struct stackres_res *res;
+	bool arena;
+
+	/* Guard markers the task installed itself are not ours: no lock. */
+	rcu_read_lock();
+	res = mtree_load(&smm->tree, addr);
+	arena = res && res->slot;
+	rcu_read_unlock();
+	if (!arena)
+		return;
 
 	mutex_lock(&smm->lock);
 	res = mtree_load(&smm->tree, addr);

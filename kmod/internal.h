@@ -31,7 +31,8 @@ struct stackres_mm {
 	struct mutex lock;		/* see the top of core.c */
 	struct maple_tree tree;		/* [start, end - 1] -> stackres_res */
 	unsigned int nr_res;		/* reservations in tree, dead or not */
-	atomic_t nr_dead;		/* of which marked dead */
+	atomic_t nr_dead;		/* of which marked dead (notifier) */
+	atomic64_t unmap_seq;		/* unmaps seen by the notifier */
 	struct rcu_head rcu;
 };
 
@@ -98,8 +99,12 @@ void res_event(struct stackres_res *res, u32 type, unsigned long addr,
 void res_free(struct stackres_mm *smm, struct stackres_res *res);
 void smm_reap(struct stackres_mm *smm);
 struct stackres_res *file_res(struct stackres_file *f, u32 id);
-int res_map(struct stackres_file *f, u64 *start, u64 len, unsigned long prot);
+int res_map(struct stackres_file *f, u64 *start, u64 len, unsigned long prot,
+	    u64 *seq);
+bool map_still_ours(struct stackres_mm *smm, u64 seq);
 int res_insert(struct stackres_file *f, struct stackres_res *res);
+bool res_undo(struct stackres_file *f, u32 id, unsigned long start,
+	      unsigned long end, bool unmap);
 
 /* dense.c */
 int stackres_arena(struct stackres_file *f,
