@@ -49,5 +49,6 @@ void bench_churn(void);
 void bench_greenrt(void);
 void bench_dense(void);
 void bench_libc(void);
+void bench_gcbarrier(void);
 
 #endif

@@ -5,7 +5,7 @@
  *
  *   stackbench [-r MULT] [-R ROUNDS] [GROUP...]
  *                                     GROUP: growth ktouch churn create scale upcall greenrt
- *                                            dense libc
+ *                                            dense libc gcbarrier
  *   stackbench -l                     list the cases (name unit baseline)
  *
  * Features are detected at run time: without /dev/stackres or exit_free a
@@ -986,6 +986,13 @@ static const char *const case_list[][3] = {
 	{ "libc-joinable-musl", "threads/s", "libc-joinable-musl" },
 	{ "libc-joinable-musl-exit_free", "threads/s", "libc-joinable-musl" },
 	{ "libc-joinable-glibc", "threads/s", "libc-joinable-musl" },
+	{ "gcb-fault", "ns/page", "gcb-fault" },
+	{ "gcb-mprotect", "ns/pair", "gcb-mprotect" },
+	{ "gcb-toggle-nofd", "ns/toggle", "gcb-toggle-nofd" },
+	{ "gcb-toggle-fd", "ns/toggle", "gcb-toggle-nofd" },
+	{ "gcb-toggle-outside", "ns/toggle", "gcb-toggle-nofd" },
+	{ "gcb-mprotect-fd", "ns/pair", "gcb-mprotect" },
+	{ "gcb-mprotect-outside", "ns/pair", "gcb-mprotect" },
 };
 
 static const struct {
@@ -1001,6 +1008,7 @@ static const struct {
 	{ "greenrt", bench_greenrt },
 	{ "dense", bench_dense },
 	{ "libc", bench_libc },
+	{ "gcbarrier", bench_gcbarrier },
 };
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
