@@ -1,7 +1,47 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * stackres internals shared by core.c (the device, reservations, the fault
- * path) and dense.c (arenas of guarded slots).
+ * stackres internals shared by the files of the module (see the top of
+ * main.c for which file does what).
+ *
+ * Lock order (outermost first), as the code takes them:
+ *
+ *   stackres_file.read_lock (mutex) one reader of a file at a time.  It is
+ *                          outermost: read() copies records to user memory
+ *                          while holding it, and that copy may fault, grow
+ *                          a stack and take mmap_lock and stackres_mm.lock.
+ *   mmap_lock              for writing by REGISTER, ARENA, TRIM of a
+ *                          reservation and growth, around every protection
+ *                          change, so the committed bottom of a reservation
+ *                          and the VMAs agree; for reading by dense TRIM
+ *                          and ARENA's guard installation.  A range is only
+ *                          ever acted on under the lock it was validated
+ *                          with: under mmap_lock held for writing, a
+ *                          reservation that is not DEAD is still mapped as
+ *                          registered; under the read lock its VMAs may
+ *                          already be gone (munmap downgrades the lock
+ *                          before the notifier runs), which
+ *                          anon_range_check() sees as a hole.
+ *   stackres_mm.lock       (mutex) one per mm: its tree of reservations
+ *                          (writers), nr_res, every field of its
+ *                          reservations that is not constant, and the id
+ *                          xarrays of the files of that mm.
+ *   stackres_file.evlock   (spinlock) the event ring of a file.
+ *
+ *   smm_hash_lock (mutex)  only around inserting into and deleting from
+ *                          smm_hash (readers use RCU); never held across
+ *                          mmu_notifier_register(), which may take every
+ *                          lock of the mm.
+ *
+ * The MMU notifier may run in non-blocking context: it only walks the tree
+ * under RCU, sets a reservation's DEAD bit and counts unmaps; dead
+ * reservations are freed later under stackres_mm.lock (kfree_rcu, as RCU
+ * readers may see them).
+ *
+ * No user memory is touched while holding mmap_lock, stackres_mm.lock or
+ * evlock: a fault there would re-enter the fault handler, which takes them.
+ *
+ * Kernel memory (per-mm state, files, event rings, reservations, tree and
+ * id nodes) is charged to the caller's memory cgroup: the device is 0666.
  */
 #ifndef _STACKRES_INTERNAL_H
 #define _STACKRES_INTERNAL_H
@@ -10,6 +50,7 @@
 #include <linux/maple_tree.h>
 #include <linux/mmu_notifier.h>
 #include <linux/mutex.h>
+#include <linux/poll.h>
 #include <linux/refcount.h>
 #include <linux/spinlock.h>
 #include <linux/wait.h>
@@ -20,34 +61,64 @@
 /* Records queued per file before they are counted as lost. */
 #define STACKRES_QUEUE_LEN	256
 
-extern unsigned int max_reservations;
-
-/* State shared by all stackres files of one mm. */
+/*
+ * State shared by all stackres files of one mm.  Locks named below are
+ * described under "Lock order" above; "lock" is this struct's own mutex.
+ */
 struct stackres_mm {
-	struct mm_struct *mm;		/* mmgrab()ed; the hash key */
-	struct hlist_node node;		/* in smm_hash */
-	refcount_t refs;		/* open files + fault handlers running */
+	/* Constant after smm_get_or_create(): mmgrab()ed, the hash key. */
+	struct mm_struct *mm;
+	/* In smm_hash: smm_hash_lock for writers, RCU for readers. */
+	struct hlist_node node;
+	/*
+	 * Open files + fault handlers running; atomic.  The last put
+	 * takes smm_hash_lock (smm_put()), a lookup under RCU only
+	 * takes a reference that is not yet zero.
+	 */
+	refcount_t refs;
+	/* Registered by smm_get_or_create(), constant until smm_put(). */
 	struct mmu_notifier mn;
-	struct mutex lock;		/* see the top of core.c */
-	struct maple_tree tree;		/* [start, end - 1] -> stackres_res */
-	unsigned int nr_res;		/* reservations in tree, dead or not */
-	atomic_t nr_dead;		/* of which marked dead (notifier) */
-	atomic64_t unmap_seq;		/* unmaps seen by the notifier */
+	struct mutex lock;		/* see "Lock order" above */
+	/*
+	 * [start, end - 1] -> stackres_res.  Writers hold lock; the
+	 * notifier and the fault path's first look read it under RCU.
+	 */
+	struct maple_tree tree;
+	/* Reservations in tree, dead or not: lock. */
+	unsigned int nr_res;
+	/*
+	 * Of which marked dead; atomic: counted up by the notifier without
+	 * a lock, down by res_free() under lock.
+	 */
+	atomic_t nr_dead;
+	/*
+	 * Unmaps seen by the notifier; atomic: bumped without a lock, read
+	 * by res_map() and compared under mmap_lock by map_still_ours().
+	 */
+	atomic64_t unmap_seq;
+	/* For kfree_rcu() by smm_put(). */
 	struct rcu_head rcu;
 };
 
+/* One open /dev/stackres: its ids and its event ring. */
 struct stackres_file {
+	/* Constant after open(). */
 	struct stackres_mm *smm;
 	struct pid_namespace *pid_ns;	/* the opener's, for event tids */
-	struct xarray ids;		/* id -> stackres_res, under smm->lock */
+
+	/* Under smm->lock. */
+	struct xarray ids;		/* id -> stackres_res */
 	u32 next_id;			/* for xa_alloc_cyclic() */
 
 	struct mutex read_lock;		/* one reader at a time */
-	spinlock_t evlock;		/* ev, ev_head, ev_count, ev_lost */
+	spinlock_t evlock;
+	/* The pointer is constant after open(); the ring is under evlock. */
 	struct stackres_event *ev;	/* ring of STACKRES_QUEUE_LEN */
+	/* Under evlock. */
 	unsigned int ev_head;
 	unsigned int ev_count;
 	u64 ev_lost;			/* dropped after the last queued one */
+	/* Has its own lock; woken by res_event(). */
 	wait_queue_head_t wq;
 };
 
@@ -59,7 +130,11 @@ struct stackres_file {
  * read/write above them and grown by plain demand paging.
  */
 struct stackres_res {
-	/* Constant after REGISTER (or ARENA). */
+	/*
+	 * Constant after REGISTER (or ARENA) inserted it (res_insert(),
+	 * which sets id under smm->lock): read under smm->lock or under
+	 * RCU by whoever found it in smm->tree.
+	 */
 	unsigned long start, end;
 	unsigned long guard_top;	/* start + guard (of slot 0 if dense) */
 	unsigned long slot;		/* dense: bytes per slot, else 0 */
@@ -67,19 +142,35 @@ struct stackres_res {
 	u64 watermark;
 	u32 id, flags;
 	struct stackres_file *owner;
-	/* Under smm->lock (and mmap_lock for bottom). */
+	/*
+	 * Under smm->lock; bottom is written with mmap_lock held for
+	 * writing too, so that it agrees with the VMAs.
+	 */
 	unsigned long bottom;		/* committed bottom */
 	u64 peak;
 	u64 grow_faults;
 	u64 overflows;
-	/* Set by the MMU notifier when (part of) the range is unmapped. */
+	/*
+	 * Atomic bit ops: DEAD is set by the MMU notifier without a lock
+	 * when (part of) the range is unmapped, or by res_free() under
+	 * smm->lock; never cleared.
+	 */
 	unsigned long state;
+	/* For kfree_rcu() by res_free(). */
 	struct rcu_head rcu;
 };
 
 static inline bool res_dead(struct stackres_res *res)
 {
 	return test_bit(STACKRES_RES_DEAD, &res->state);
+}
+
+static inline u64 res_committed(struct stackres_res *res)
+{
+	/* Dense: a slot is read/write above its guard, demand-paged. */
+	if (res->slot)
+		return res->slot - (res->guard_top - res->start);
+	return res->end - res->bottom;
 }
 
 /*
@@ -93,11 +184,26 @@ static inline unsigned long trim_top(u64 sp, u64 keep, unsigned long gtop)
 	return max_t(unsigned long, (sp - keep) & PAGE_MASK, gtop);
 }
 
-/* core.c */
+/* events.c */
 void res_event(struct stackres_res *res, u32 type, unsigned long addr,
 	       u32 err);
+ssize_t stackres_read(struct file *file, char __user *buf, size_t count,
+		      loff_t *ppos);
+__poll_t stackres_poll(struct file *file, poll_table *wait);
+
+/* mm.c */
+struct stackres_mm *smm_lookup_rcu(struct mm_struct *mm);
+struct stackres_mm *smm_find_get(struct mm_struct *mm);
+struct stackres_mm *smm_get_or_create(struct mm_struct *mm);
+void smm_put(struct stackres_mm *smm);
 void res_free(struct stackres_mm *smm, struct stackres_res *res);
 void smm_reap(struct stackres_mm *smm);
+
+/* fault.c */
+enum access_fault_result stackres_fault(unsigned long addr, unsigned int flags,
+					struct pt_regs *regs);
+
+/* register.c */
 struct stackres_res *file_res(struct stackres_file *f, u32 id);
 int res_map(struct stackres_file *f, u64 *start, u64 len, unsigned long prot,
 	    u64 *seq);
@@ -105,6 +211,15 @@ bool map_still_ours(struct stackres_mm *smm, u64 seq);
 int res_insert(struct stackres_file *f, struct stackres_res *res);
 bool res_undo(struct stackres_file *f, u32 id, unsigned long start,
 	      unsigned long end, bool unmap);
+int stackres_register(struct stackres_file *f,
+		      struct stackres_reg __user *ureg);
+int stackres_unregister(struct stackres_file *f, u32 __user *uid);
+
+/* trim.c */
+int stackres_trim(struct stackres_file *f, struct stackres_trim __user *utrim);
+
+/* query.c */
+int stackres_query(struct stackres_file *f, struct stackres_query __user *uq);
 
 /* dense.c */
 int stackres_arena(struct stackres_file *f,
@@ -113,5 +228,8 @@ void dense_guard_hit(struct stackres_mm *smm, unsigned long addr);
 int dense_trim_range(struct stackres_res *res, const struct stackres_trim *t,
 		     unsigned long *lo, unsigned long *hi);
 void dense_query(struct stackres_res *res, struct stackres_query *q);
+
+/* main.c */
+extern unsigned int max_reservations;
 
 #endif /* _STACKRES_INTERNAL_H */

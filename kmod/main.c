@@ -1,0 +1,180 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * stackres: stack reservations that grow on demand in the page-fault path.
+ *
+ * A process opens /dev/stackres and registers ranges of its own private
+ * anonymous memory.  The top of a range is committed (read/write), the rest
+ * is PROT_NONE; an access to the uncommitted part above the guard, from user
+ * mode or by the kernel copying to/from user memory, commits the next chunk
+ * and is retried.  Guard hits, failed growth, growth and watermark crossings
+ * are queued as records that the opener reads from the file.
+ *
+ * How the fault path reaches us: the kernel's access fault hook
+ * (CONFIG_ACCESS_FAULT_HOOK) offers access faults on a VMA to
+ * stackres_fault() after the fault path dropped its locks, but only for an
+ * mm that opted in (access_fault_enable_mm(), at its first REGISTER or
+ * ARENA): every other process pays one bit test per fault.  Faults outside
+ * reservations are declined after an RCU lookup, without any mm lock; only
+ * growth takes mmap_lock for writing.  We answer RETRY only when the VMA at
+ * the address allows the access afterwards, so the caller either succeeds
+ * or signals exactly as without us.
+ *
+ * The module, one file per job:
+ *
+ *   main.c      open/release, ioctl dispatch, the misc device, module init
+ *   mm.c        per-mm state and the MMU notifier
+ *   fault.c     the fault path
+ *   register.c  REGISTER, UNREGISTER and what ARENA shares with them
+ *   dense.c     ARENA: dense stacks in one mapping
+ *   trim.c      TRIM
+ *   query.c     QUERY
+ *   events.c    the event ring: records, read() and poll()
+ *
+ * The lock order and what each lock covers are in internal.h.
+ */
+
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/access_fault.h>
+#include <linux/compat.h>
+#include <linux/fs.h>
+#include <linux/miscdevice.h>
+#include <linux/module.h>
+#include <linux/moduleparam.h>
+#include <linux/mutex.h>
+#include <linux/pid_namespace.h>
+#include <linux/poll.h>
+#include <linux/sched.h>
+#include <linux/slab.h>
+#include <linux/spinlock.h>
+#include <linux/wait.h>
+#include <linux/xarray.h>
+
+#include "internal.h"
+
+unsigned int max_reservations = 32768;
+module_param(max_reservations, uint, 0644);
+MODULE_PARM_DESC(max_reservations,
+		 "Live reservations per process, over all its files (ENOSPC beyond)");
+
+static long stackres_ioctl(struct file *file, unsigned int cmd,
+			   unsigned long arg)
+{
+	struct stackres_file *f = file->private_data;
+	void __user *argp = (void __user *)arg;
+
+	if (current->mm != f->smm->mm)
+		return -EPERM;
+
+	switch (cmd) {
+	case STACKRES_IOC_REGISTER:
+		return stackres_register(f, argp);
+	case STACKRES_IOC_UNREGISTER:
+		return stackres_unregister(f, argp);
+	case STACKRES_IOC_TRIM:
+		return stackres_trim(f, argp);
+	case STACKRES_IOC_QUERY:
+		return stackres_query(f, argp);
+	case STACKRES_IOC_ARENA:
+		return stackres_arena(f, argp);
+	default:
+		return -ENOTTY;
+	}
+}
+
+static int stackres_open(struct inode *inode, struct file *file)
+{
+	struct stackres_file *f;
+	struct stackres_mm *smm;
+
+	if (!current->mm)
+		return -EPERM;
+	f = kzalloc(sizeof(*f), GFP_KERNEL_ACCOUNT);
+	if (!f)
+		return -ENOMEM;
+	f->ev = kcalloc(STACKRES_QUEUE_LEN, sizeof(*f->ev), GFP_KERNEL_ACCOUNT);
+	if (!f->ev) {
+		kfree(f);
+		return -ENOMEM;
+	}
+	smm = smm_get_or_create(current->mm);
+	if (IS_ERR(smm)) {
+		kfree(f->ev);
+		kfree(f);
+		return PTR_ERR(smm);
+	}
+	f->smm = smm;
+	f->pid_ns = get_pid_ns(task_active_pid_ns(current));
+	xa_init_flags(&f->ids, XA_FLAGS_ALLOC1);
+	mutex_init(&f->read_lock);
+	spin_lock_init(&f->evlock);
+	init_waitqueue_head(&f->wq);
+	file->private_data = f;
+	return stream_open(inode, file);
+}
+
+/* The last close ends the file's registrations; mappings stay as they are. */
+static int stackres_release(struct inode *inode, struct file *file)
+{
+	struct stackres_file *f = file->private_data;
+	struct stackres_mm *smm = f->smm;
+	struct stackres_res *res;
+	unsigned long id;
+
+	mutex_lock(&smm->lock);
+	xa_for_each(&f->ids, id, res)
+		res_free(smm, res);
+	mutex_unlock(&smm->lock);
+	xa_destroy(&f->ids);
+	smm_put(smm);
+	put_pid_ns(f->pid_ns);
+	kfree(f->ev);
+	kfree(f);
+	return 0;
+}
+
+static const struct file_operations stackres_fops = {
+	.owner		= THIS_MODULE,
+	.open		= stackres_open,
+	.release	= stackres_release,
+	.read		= stackres_read,
+	.poll		= stackres_poll,
+	.unlocked_ioctl	= stackres_ioctl,
+	.compat_ioctl	= compat_ptr_ioctl,
+};
+
+static struct miscdevice stackres_misc = {
+	.minor	= MISC_DYNAMIC_MINOR,
+	.name	= "stackres",
+	.fops	= &stackres_fops,
+	.mode	= 0666,
+};
+
+static int __init stackres_init(void)
+{
+	int err;
+
+	err = access_fault_handler_register(stackres_fault);
+	if (err) {
+		pr_err("access fault hook busy\n");
+		return err;
+	}
+	err = misc_register(&stackres_misc);
+	if (err)
+		access_fault_handler_unregister(stackres_fault);
+	return err;
+}
+
+static void __exit stackres_exit(void)
+{
+	misc_deregister(&stackres_misc);
+	/* Waits for every fault still running stackres_fault(). */
+	access_fault_handler_unregister(stackres_fault);
+}
+
+module_init(stackres_init);
+module_exit(stackres_exit);
+
+MODULE_DESCRIPTION("Stack reservations that grow on demand (/dev/stackres)");
+MODULE_LICENSE("GPL");
+MODULE_IMPORT_NS(ACCESS_FAULT);

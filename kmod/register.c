@@ -1,0 +1,318 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * stackres: STACKRES_IOC_REGISTER and STACKRES_IOC_UNREGISTER, and the
+ * steps ARENA (dense.c) shares with REGISTER: mapping a fresh range
+ * (STACKRES_MAP), inserting a reservation, undoing one, and looking one up
+ * by id.
+ *
+ * Locking: see "Lock order" in internal.h.
+ */
+
+#include <linux/err.h>
+#include <linux/maple_tree.h>
+#include <linux/mm.h>
+#include <linux/mman.h>
+#include <linux/mutex.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+#include <linux/xarray.h>
+
+#include "internal.h"
+
+struct stackres_res *file_res(struct stackres_file *f, u32 id)
+{
+	struct stackres_res *res;
+
+	lockdep_assert_held(&f->smm->lock);
+	res = xa_load(&f->ids, id);
+	if (res && res_dead(res)) {
+		res_free(f->smm, res);
+		res = NULL;
+	}
+	return res;
+}
+
+static int reg_check(const struct stackres_reg *reg)
+{
+	const u64 mask = PAGE_SIZE - 1;
+
+	if (reg->flags & ~(STACKRES_MAP | STACKRES_POPULATE |
+			   STACKRES_NOTIFY_GROW))
+		return -EINVAL;
+	if ((reg->start | reg->len | reg->guard | reg->commit | reg->chunk) &
+	    mask)
+		return -EINVAL;
+	if (!reg->len || reg->guard > reg->len ||
+	    reg->commit > reg->len - reg->guard)
+		return -EINVAL;
+	if (reg->len > TASK_SIZE || reg->chunk > TASK_SIZE)
+		return -EINVAL;
+	if ((reg->start || !(reg->flags & STACKRES_MAP)) &&
+	    reg->start > TASK_SIZE - reg->len)
+		return -EINVAL;
+	return 0;
+}
+
+/*
+ * STACKRES_MAP: a fresh MAP_NORESERVE mapping of @len bytes with @prot, at
+ * *@start if it is not 0 (which must be free), else anywhere.  *@seq is the
+ * mm's unmap count from before the mapping existed: map_still_ours() tells
+ * later, under mmap_lock, whether the mapping can have been replaced.
+ */
+int res_map(struct stackres_file *f, u64 *start, u64 len, unsigned long prot,
+	    u64 *seq)
+{
+	struct stackres_mm *smm = f->smm;
+	struct mm_struct *mm = smm->mm;
+	unsigned long mflags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
+	unsigned long addr;
+	int err = 0;
+
+	/* The documented error order: EEXIST, then ENOSPC, then ENOMEM. */
+	if (*start) {
+		if (mmap_read_lock_killable(mm))
+			return -EINTR;
+		if (find_vma_intersection(mm, *start, *start + len))
+			err = -EEXIST;
+		mmap_read_unlock(mm);
+		if (err)
+			return err;
+		mflags |= MAP_FIXED_NOREPLACE;
+	}
+	mutex_lock(&smm->lock);
+	smm_reap(smm);
+	if (smm->nr_res >= max_reservations)
+		err = -ENOSPC;
+	mutex_unlock(&smm->lock);
+	if (err)
+		return err;
+
+	*seq = atomic64_read(&smm->unmap_seq);
+	addr = vm_mmap(NULL, *start, len, prot, mflags, 0);
+	/*
+	 * EPERM: below vm.mmap_min_addr, not a usable user address (a
+	 * CAP_SYS_RAWIO caller may map there, as with mmap()).
+	 */
+	if (addr == -EPERM)
+		return -EINVAL;
+	if (IS_ERR_VALUE(addr))
+		return (int)addr;
+	if (*start && addr != *start) {
+		vm_munmap(addr, len);
+		return -EEXIST;
+	}
+	*start = addr;
+	return 0;
+}
+
+/*
+ * Called with mmap_lock: true if nothing of this mm was unmapped since
+ * res_map() read @seq, so the mapping it made is still the one there.
+ * Errs on the safe side (any unmap in the process counts): a mapping that
+ * is not provably ours is never unmapped, at worst left to the task.
+ */
+bool map_still_ours(struct stackres_mm *smm, u64 seq)
+{
+	mmap_assert_locked(smm->mm);
+	return atomic64_read(&smm->unmap_seq) == seq;
+}
+
+/*
+ * Give @res ([start, end), filled in) an id of @f and a place in the tree:
+ * EEXIST if it overlaps a reservation of any file of this mm, ENOSPC at
+ * the per-process limit.  Called with mmap_lock held for writing and
+ * smm->lock; opts the mm in to the access fault hook.
+ */
+int res_insert(struct stackres_file *f, struct stackres_res *res)
+{
+	struct stackres_mm *smm = f->smm;
+	unsigned long idx = res->start;
+	int err;
+
+	mmap_assert_write_locked(smm->mm);
+	lockdep_assert_held(&smm->lock);
+	smm_reap(smm);
+	if (mt_find(&smm->tree, &idx, res->end - 1))
+		return -EEXIST;
+	if (smm->nr_res >= max_reservations)
+		return -ENOSPC;
+	err = xa_alloc_cyclic(&f->ids, &res->id, res, XA_LIMIT(1, U32_MAX),
+			      &f->next_id, GFP_KERNEL_ACCOUNT);
+	if (err < 0)
+		return err;
+	err = mtree_insert_range(&smm->tree, res->start, res->end - 1, res,
+				 GFP_KERNEL_ACCOUNT);
+	if (err) {
+		xa_erase(&f->ids, res->id);
+		return err;
+	}
+	smm->nr_res++;
+	/* From now on this mm's access faults come to stackres_fault(). */
+	access_fault_enable_mm(smm->mm);
+	return 0;
+}
+
+/*
+ * Undo a registration whose result could not be given to the caller, or
+ * that failed after it was inserted: only if @id still names the
+ * reservation at @start and it is not DEAD, so that under mmap_lock
+ * (held for writing) its range is still mapped as registered; then
+ * @unmap, if set, removes the STACKRES_MAP mapping too.  Returns true if
+ * the range was still ours.
+ */
+bool res_undo(struct stackres_file *f, u32 id, unsigned long start,
+	      unsigned long end, bool unmap)
+{
+	struct stackres_mm *smm = f->smm;
+	struct stackres_res *res;
+	bool ours;
+
+	mmap_assert_write_locked(smm->mm);
+	mutex_lock(&smm->lock);
+	res = file_res(f, id);
+	ours = res && res->start == start;
+	if (ours)
+		res_free(smm, res);
+	mutex_unlock(&smm->lock);
+	if (ours && unmap)
+		anon_range_unmap(smm->mm, start, end);
+	return ours;
+}
+
+int stackres_register(struct stackres_file *f,
+		      struct stackres_reg __user *ureg)
+{
+	struct stackres_mm *smm = f->smm;
+	struct mm_struct *mm = smm->mm;
+	struct stackres_res *res;
+	struct stackres_reg reg;
+	unsigned long start, end, top;
+	bool mapped = false;
+	u64 seq = 0;
+	u32 id;
+	int err;
+
+	if (copy_from_user(&reg, ureg, sizeof(reg)))
+		return -EFAULT;
+	/* Fail before changing anything if the result cannot be stored. */
+	if (copy_to_user(ureg, &reg, sizeof(reg)))
+		return -EFAULT;
+	err = reg_check(&reg);
+	if (err)
+		return err;
+	if (reg.flags & STACKRES_MAP) {
+		err = res_map(f, &reg.start, reg.len, PROT_NONE, &seq);
+		if (err)
+			return err;
+		mapped = true;
+	}
+	start = reg.start;
+	end = start + reg.len;
+	top = end - reg.commit;
+
+	res = kzalloc(sizeof(*res), GFP_KERNEL_ACCOUNT);
+	if (!res) {
+		err = -ENOMEM;
+		goto out_unmap;
+	}
+	res->start = start;
+	res->end = end;
+	res->guard_top = start + reg.guard;
+	res->chunk = reg.chunk ? reg.chunk : STACKRES_DEFAULT_CHUNK;
+	res->watermark = reg.watermark;
+	res->flags = reg.flags;
+	res->owner = f;
+	res->bottom = top;
+	res->peak = reg.commit;
+
+	if (mmap_write_lock_killable(mm)) {
+		kfree(res);
+		err = -EINTR;
+		goto out_unmap;
+	}
+	/* Ours to unmap on error only if nobody can have replaced it. */
+	mapped = mapped && map_still_ours(smm, seq);
+	/* ENXIO: not private anonymous memory; EPERM: sealed. */
+	err = anon_range_check(mm, start, end);
+	if (err) {
+		kfree(res);
+		goto out_unlock_mm;
+	}
+	mutex_lock(&smm->lock);
+	err = res_insert(f, res);
+	if (err) {
+		mutex_unlock(&smm->lock);
+		kfree(res);
+		goto out_unlock_mm;
+	}
+	id = res->id;
+
+	/*
+	 * The top read/write first: only that step is charged.  REGISTER
+	 * defines the protections (ANON_ACCESS_ALL): a page the caller had
+	 * made read-only becomes read/write or PROT_NONE like the rest.
+	 */
+	if (reg.commit)
+		err = anon_range_set_access(mm, top, end, ANON_ACCESS_RW |
+					    ANON_ACCESS_ALL);
+	if (!err && top > start)
+		err = anon_range_set_access(mm, start, top, ANON_ACCESS_ALL);
+	if (err)
+		res_free(smm, res);
+	mutex_unlock(&smm->lock);
+	if (!err && reg.commit && (reg.flags & STACKRES_POPULATE)) {
+		bool locked;
+
+		mmap_write_downgrade(mm);
+		anon_range_populate(mm, top, end, &locked);
+		if (locked)
+			mmap_read_unlock(mm);
+	} else {
+		/* Still under the lock that saw the mapping ours. */
+		if (err && mapped)
+			anon_range_unmap(mm, start, end);
+		mmap_write_unlock(mm);
+	}
+	if (err)
+		return err;
+
+	reg.id = id;
+	if (copy_to_user(ureg, &reg, sizeof(reg))) {
+		/* Not a success the caller cannot see: undo it. */
+		mmap_write_lock(mm);
+		res_undo(f, id, start, end, mapped);
+		mmap_write_unlock(mm);
+		return -EFAULT;
+	}
+	return 0;
+
+out_unlock_mm:
+	if (mapped)
+		anon_range_unmap(mm, start, end);
+	mmap_write_unlock(mm);
+	return err;
+out_unmap:
+	/* Without the lock we cannot know it is still ours: only if sure. */
+	if (mapped) {
+		mmap_write_lock(mm);
+		if (map_still_ours(smm, seq))
+			anon_range_unmap(mm, start, end);
+		mmap_write_unlock(mm);
+	}
+	return err;
+}
+
+int stackres_unregister(struct stackres_file *f, u32 __user *uid)
+{
+	struct stackres_res *res;
+	u32 id;
+
+	if (get_user(id, uid))
+		return -EFAULT;
+	mutex_lock(&f->smm->lock);
+	res = file_res(f, id);
+	if (res)
+		res_free(f->smm, res);
+	mutex_unlock(&f->smm->lock);
+	return res ? 0 : -ENOENT;
+}
