@@ -46,7 +46,7 @@ static int arena_check(const struct stackres_arena *a)
 	if ((a->start || !(a->flags & STACKRES_MAP)) &&
 	    a->start > TASK_SIZE - len)
 		return -EINVAL;
-	return 0;
+	return align_check(a->align, a->start, a->flags);
 }
 
 /* Guard markers cannot go into mlock()ed memory (MADV_GUARD_INSTALL). */
@@ -95,8 +95,9 @@ static void arena_guards_remove(struct mm_struct *mm, unsigned long start,
 		anon_range_advise(mm, at, at + guard, MADV_GUARD_REMOVE);
 }
 
+/* @usize: the size of the caller's struct (STACKRES_ARENA_SIZE_VER0 or more). */
 int stackres_arena(struct stackres_file *f,
-		   struct stackres_arena __user *uarena)
+		   struct stackres_arena __user *uarena, size_t usize)
 {
 	struct stackres_mm *smm = f->smm;
 	struct mm_struct *mm = smm->mm;
@@ -108,17 +109,23 @@ int stackres_arena(struct stackres_file *f,
 	u32 id;
 	int err;
 
-	if (copy_from_user(&a, uarena, sizeof(a)))
-		return -EFAULT;
+	err = arg_copy_in(&a, sizeof(a), STACKRES_ARENA_SIZE_VER0, uarena,
+			  usize);
+	if (err)
+		return err;
 	/* Fail before changing anything if the result cannot be stored. */
-	if (copy_to_user(uarena, &a, sizeof(a)))
+	if (arg_copy_out(uarena, usize, &a, sizeof(a)))
 		return -EFAULT;
 	err = arena_check(&a);
 	if (err)
 		return err;
+	err = smm_activate(smm);
+	if (err)
+		return err;
 	len = a.slot * a.nslots;
 	if (a.flags & STACKRES_MAP) {
-		err = res_map(f, &a.start, len, PROT_READ | PROT_WRITE, &seq);
+		err = res_map(f, &a.start, len, a.align, PROT_READ | PROT_WRITE,
+			      &seq);
 		if (err)
 			return err;
 		mapped = true;
@@ -135,6 +142,7 @@ int stackres_arena(struct stackres_file *f,
 	res->end = end;
 	res->guard_top = start + a.guard;
 	res->slot = a.slot;
+	res->user_data = a.user_data;
 	res->flags = a.flags;
 	res->owner = f;
 	res->bottom = start;
@@ -200,7 +208,7 @@ int stackres_arena(struct stackres_file *f,
 	}
 
 	a.id = id;
-	if (copy_to_user(uarena, &a, sizeof(a))) {
+	if (arg_copy_out(uarena, usize, &a, sizeof(a))) {
 		/* Not a success the caller cannot see: undo it. */
 		mmap_write_lock(mm);
 		if (res_undo(f, id, start, end, mapped) && !mapped && a.guard)
@@ -227,7 +235,8 @@ out_unmap:
 }
 
 /* The fault at @addr was a SIGSEGV: if it hit a slot's guard, report it. */
-void dense_guard_hit(struct stackres_mm *smm, unsigned long addr)
+void dense_guard_hit(struct stackres_mm *smm, unsigned long addr,
+		     unsigned int fault_flags)
 {
 	struct stackres_res *res;
 	bool arena;
@@ -245,9 +254,15 @@ void dense_guard_hit(struct stackres_mm *smm, unsigned long addr)
 	if (res && !res_dead(res) && res->slot &&
 	    (addr - res->start) % res->slot < res_guard(res)) {
 		res->overflows++;
-		res_event(res, STACKRES_EV_OVERFLOW, addr, 0);
+		res_event(res, STACKRES_EV_OVERFLOW, addr, 0, fault_flags);
 	}
 	mutex_unlock(&smm->lock);
+}
+
+/* The start of the slot of arena @res that holds @addr. */
+unsigned long dense_slot_start(struct stackres_res *res, unsigned long addr)
+{
+	return res->start + (addr - res->start) / res->slot * res->slot;
 }
 
 /*
@@ -262,7 +277,7 @@ int dense_trim_range(struct stackres_res *res, const struct stackres_trim *t,
 
 	if (sp != t->sp || sp <= res->start || sp > res->end)
 		return -EINVAL;
-	slot0 = res->start + (sp - 1 - res->start) / res->slot * res->slot;
+	slot0 = dense_slot_start(res, sp - 1);
 	*lo = slot0 + res_guard(res);
 	if (sp < *lo)
 		return -EINVAL;
@@ -281,10 +296,13 @@ void dense_query(struct stackres_res *res, struct stackres_query *q)
 	if (q->flags & STACKRES_QUERY_ADDR) {
 		unsigned long addr = q->addr;
 
-		q->start = res->start + (addr - res->start) / res->slot * res->slot;
+		q->start = dense_slot_start(res, addr);
 		q->len = res->slot;
 		q->committed = per_slot;
+		q->slot = (addr - res->start) / res->slot;
 		q->flags |= STACKRES_QUERY_SLOT;
+		if (addr - q->start < res_guard(res))
+			q->flags |= STACKRES_QUERY_GUARD;
 	} else {
 		q->committed = per_slot * ((res->end - res->start) / res->slot);
 	}

@@ -43,12 +43,12 @@ static enum access_fault_result res_fault(struct stackres_mm *smm,
 
 	if (addr < res->guard_top) {
 		res->overflows++;
-		res_event(res, STACKRES_EV_OVERFLOW, addr, 0);
+		res_event(res, STACKRES_EV_OVERFLOW, addr, 0, flags);
 		return ACCESS_FAULT_DECLINE;
 	}
 	if (addr >= res->bottom) {
 		/* Committed, yet not accessible: the task changed it. */
-		res_event(res, STACKRES_EV_FAILED, addr, EACCES);
+		res_event(res, STACKRES_EV_FAILED, addr, EACCES, flags);
 		return ACCESS_FAULT_DECLINE;
 	}
 
@@ -62,7 +62,7 @@ static enum access_fault_result res_fault(struct stackres_mm *smm,
 	err = anon_range_set_access(smm->mm, bottom, res->bottom,
 				    ANON_ACCESS_RW);
 	if (err) {
-		res_event(res, STACKRES_EV_FAILED, addr, -err);
+		res_event(res, STACKRES_EV_FAILED, addr, -err, flags);
 		return ACCESS_FAULT_DECLINE;
 	}
 
@@ -77,16 +77,16 @@ static enum access_fault_result res_fault(struct stackres_mm *smm,
 	if (after > res->peak)
 		res->peak = after;
 	if (res->flags & STACKRES_NOTIFY_GROW)
-		res_event(res, STACKRES_EV_GROW, addr, 0);
+		res_event(res, STACKRES_EV_GROW, addr, 0, flags);
 	if (res->watermark && before < res->watermark &&
 	    after >= res->watermark)
-		res_event(res, STACKRES_EV_WATERMARK, addr, 0);
+		res_event(res, STACKRES_EV_WATERMARK, addr, 0, flags);
 
 	vma = vma_lookup(smm->mm, addr);
 	if (vma && vma_allows(vma, flags))
 		return ACCESS_FAULT_RETRY;
 	/* E.g. a part the task made read-only and now writes to. */
-	res_event(res, STACKRES_EV_FAILED, addr, EACCES);
+	res_event(res, STACKRES_EV_FAILED, addr, EACCES, flags);
 	return ACCESS_FAULT_DECLINE;
 }
 
@@ -134,7 +134,7 @@ enum access_fault_result stackres_fault(unsigned long addr,
 		return ret;
 	if (flags & ACCESS_FAULT_SIGSEGV) {
 		/* Already a SIGSEGV (a guard marker): only account for it. */
-		dense_guard_hit(smm, addr);
+		dense_guard_hit(smm, addr, flags);
 		goto out_put;
 	}
 	if (mmap_write_lock_killable(mm))

@@ -27,6 +27,10 @@
  *                          xarrays of the files of that mm.
  *   stackres_file.evlock   (spinlock) the event ring of a file.
  *
+ *   stackres_mm.activate_lock (mutex) taken with no mm lock held, only
+ *                          around registering the MMU notifier at the
+ *                          first REGISTER or ARENA of an mm.
+ *
  *   smm_hash_lock (mutex)  only around inserting into and deleting from
  *                          smm_hash (readers use RCU); never held across
  *                          mmu_notifier_register(), which may take every
@@ -53,6 +57,7 @@
 #include <linux/poll.h>
 #include <linux/refcount.h>
 #include <linux/spinlock.h>
+#include <linux/uaccess.h>
 #include <linux/wait.h>
 #include <linux/xarray.h>
 
@@ -60,6 +65,9 @@
 
 /* Records queued per file before they are counted as lost. */
 #define STACKRES_QUEUE_LEN	256
+
+/* Most entries of one STACKRES_IOC_TRIM_VEC call. */
+#define STACKRES_TRIM_VEC_MAX	1024
 
 /*
  * State shared by all stackres files of one mm.  Locks named below are
@@ -76,8 +84,15 @@ struct stackres_mm {
 	 * takes a reference that is not yet zero.
 	 */
 	refcount_t refs;
-	/* Registered by smm_get_or_create(), constant until smm_put(). */
+	/*
+	 * Registered at the first REGISTER or ARENA (smm_activate(), under
+	 * activate_lock), so that a process that only opened the device
+	 * pays nothing on its munmap() and mprotect(); active says it is,
+	 * set once (release/acquire) and never cleared.
+	 */
 	struct mmu_notifier mn;
+	struct mutex activate_lock;	/* see "Lock order" above */
+	bool active;
 	struct mutex lock;		/* see "Lock order" above */
 	/*
 	 * [start, end - 1] -> stackres_res.  Writers hold lock; the
@@ -111,9 +126,18 @@ struct stackres_file {
 	u32 next_id;			/* for xa_alloc_cyclic() */
 
 	struct mutex read_lock;		/* one reader at a time */
+	/*
+	 * Bytes of each record read() returns (STACKRES_RECORD_SIZE_VER0
+	 * or _VER1), set by STACKRES_IOC_RECORD_SIZE; READ_ONCE/WRITE_ONCE.
+	 */
+	u32 record_size;
 	spinlock_t evlock;
-	/* The pointer is constant after open(); the ring is under evlock. */
-	struct stackres_event *ev;	/* ring of STACKRES_QUEUE_LEN */
+	/*
+	 * The pointer is constant after open(); the ring is under evlock.
+	 * Records are kept whole (version 1) and cut to record_size when
+	 * they are read.
+	 */
+	struct stackres_record *ev;	/* ring of STACKRES_QUEUE_LEN */
 	/* Under evlock. */
 	unsigned int ev_head;
 	unsigned int ev_count;
@@ -140,6 +164,7 @@ struct stackres_res {
 	unsigned long slot;		/* dense: bytes per slot, else 0 */
 	unsigned long chunk;
 	u64 watermark;
+	u64 user_data;			/* the caller's cookie */
 	u32 id, flags;
 	struct stackres_file *owner;
 	/*
@@ -184,14 +209,38 @@ static inline unsigned long trim_top(u64 sp, u64 keep, unsigned long gtop)
 	return max_t(unsigned long, (sp - keep) & PAGE_MASK, gtop);
 }
 
+/*
+ * The size-extensible argument structs (clone3() and openat2() style): the
+ * caller's size comes from the ioctl number.  Smaller than version 0 is
+ * EINVAL; a larger struct must be zero beyond what we know (E2BIG).
+ */
+static inline int arg_copy_in(void *karg, size_t ksize, size_t ver0,
+			      const void __user *uarg, size_t usize)
+{
+	if (usize < ver0)
+		return -EINVAL;
+	if (usize > PAGE_SIZE)
+		return -E2BIG;
+	return copy_struct_from_user(karg, ksize, uarg, usize);
+}
+
+/* Give the caller the part of the answer its struct has room for. */
+static inline int arg_copy_out(void __user *uarg, size_t usize,
+			       const void *karg, size_t ksize)
+{
+	return copy_to_user(uarg, karg, min(usize, ksize)) ? -EFAULT : 0;
+}
+
 /* events.c */
 void res_event(struct stackres_res *res, u32 type, unsigned long addr,
-	       u32 err);
+	       u32 err, unsigned int fault_flags);
+int stackres_record_size(struct stackres_file *f, u32 __user *usize);
 ssize_t stackres_read(struct file *file, char __user *buf, size_t count,
 		      loff_t *ppos);
 __poll_t stackres_poll(struct file *file, poll_table *wait);
 
 /* mm.c */
+int smm_activate(struct stackres_mm *smm);
 struct stackres_mm *smm_lookup_rcu(struct mm_struct *mm);
 struct stackres_mm *smm_find_get(struct mm_struct *mm);
 struct stackres_mm *smm_get_or_create(struct mm_struct *mm);
@@ -205,26 +254,35 @@ enum access_fault_result stackres_fault(unsigned long addr, unsigned int flags,
 
 /* register.c */
 struct stackres_res *file_res(struct stackres_file *f, u32 id);
-int res_map(struct stackres_file *f, u64 *start, u64 len, unsigned long prot,
-	    u64 *seq);
+int res_map(struct stackres_file *f, u64 *start, u64 len, u64 align,
+	    unsigned long prot, u64 *seq);
+int align_check(u64 align, u64 start, u32 flags);
 bool map_still_ours(struct stackres_mm *smm, u64 seq);
 int res_insert(struct stackres_file *f, struct stackres_res *res);
 bool res_undo(struct stackres_file *f, u32 id, unsigned long start,
 	      unsigned long end, bool unmap);
 int stackres_register(struct stackres_file *f,
-		      struct stackres_reg __user *ureg);
+		      struct stackres_reg __user *ureg, size_t usize);
 int stackres_unregister(struct stackres_file *f, u32 __user *uid);
 
 /* trim.c */
-int stackres_trim(struct stackres_file *f, struct stackres_trim __user *utrim);
+int stackres_trim(struct stackres_file *f, struct stackres_trim __user *utrim,
+		  size_t usize);
+int stackres_trim_vec(struct stackres_file *f,
+		      struct stackres_trim_vec __user *uvec, size_t usize);
 
 /* query.c */
-int stackres_query(struct stackres_file *f, struct stackres_query __user *uq);
+int stackres_query(struct stackres_file *f, struct stackres_query __user *uq,
+		   size_t usize);
+int stackres_list(struct stackres_file *f, struct stackres_list __user *ul,
+		  size_t usize);
 
 /* dense.c */
 int stackres_arena(struct stackres_file *f,
-		   struct stackres_arena __user *uarena);
-void dense_guard_hit(struct stackres_mm *smm, unsigned long addr);
+		   struct stackres_arena __user *uarena, size_t usize);
+void dense_guard_hit(struct stackres_mm *smm, unsigned long addr,
+		     unsigned int fault_flags);
+unsigned long dense_slot_start(struct stackres_res *res, unsigned long addr);
 int dense_trim_range(struct stackres_res *res, const struct stackres_trim *t,
 		     unsigned long *lo, unsigned long *hi);
 void dense_query(struct stackres_res *res, struct stackres_query *q);

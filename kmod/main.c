@@ -26,9 +26,9 @@
  *   fault.c     the fault path
  *   register.c  REGISTER, UNREGISTER and what ARENA shares with them
  *   dense.c     ARENA: dense stacks in one mapping
- *   trim.c      TRIM
- *   query.c     QUERY
- *   events.c    the event ring: records, read() and poll()
+ *   trim.c      TRIM and TRIM_VEC
+ *   query.c     QUERY and LIST
+ *   events.c    the event ring: records, RECORD_SIZE, read() and poll()
  *
  * The lock order and what each lock covers are in internal.h.
  */
@@ -57,29 +57,83 @@ module_param(max_reservations, uint, 0644);
 MODULE_PARM_DESC(max_reservations,
 		 "Live reservations per process, over all its files (ENOSPC beyond)");
 
+/* STACKRES_IOC_FEATURES: what this module supports, for a library to probe. */
+static int stackres_features(void __user *uarg, size_t usize)
+{
+	const struct stackres_features feat = {
+		.version = STACKRES_ABI_VERSION,
+		.record_size = sizeof(struct stackres_record),
+		.ioctls = GENMASK_ULL(_IOC_NR(STACKRES_IOC_LIST),
+				      _IOC_NR(STACKRES_IOC_REGISTER)),
+		.reg_flags = STACKRES_MAP | STACKRES_POPULATE |
+			     STACKRES_NOTIFY_GROW,
+		.arena_flags = STACKRES_MAP,
+		.trim_flags = STACKRES_TRIM_ADDR,
+		.query_flags = STACKRES_QUERY_ADDR | STACKRES_QUERY_ANY,
+		.reg_size = sizeof(struct stackres_reg),
+		.arena_size = sizeof(struct stackres_arena),
+		.trim_size = sizeof(struct stackres_trim),
+		.query_size = sizeof(struct stackres_query),
+		.entry_size = sizeof(struct stackres_entry),
+		.trim_vec_max = STACKRES_TRIM_VEC_MAX,
+		.max_reservations = READ_ONCE(max_reservations),
+		.queue_len = STACKRES_QUEUE_LEN,
+		.page_size = PAGE_SIZE,
+		.chunk_max = TASK_SIZE,
+	};
+
+	if (usize < STACKRES_FEATURES_SIZE_VER1)
+		return -EINVAL;
+	if (usize > PAGE_SIZE)
+		return -E2BIG;
+	/* A later header's larger struct: what we do not know is zero. */
+	if (usize > sizeof(feat) &&
+	    clear_user(uarg + sizeof(feat), usize - sizeof(feat)))
+		return -EFAULT;
+	return arg_copy_out(uarg, usize, &feat, sizeof(feat));
+}
+
+/*
+ * The ioctls whose argument is a size-extensible struct are told apart by
+ * number and direction; the size in @cmd is the size of the caller's
+ * struct (a program built against an older header passes a smaller one).
+ */
+static bool ioc_is(unsigned int cmd, unsigned int known)
+{
+	return _IOC_TYPE(cmd) == _IOC_TYPE(known) &&
+	       _IOC_NR(cmd) == _IOC_NR(known) &&
+	       _IOC_DIR(cmd) == _IOC_DIR(known);
+}
+
 static long stackres_ioctl(struct file *file, unsigned int cmd,
 			   unsigned long arg)
 {
 	struct stackres_file *f = file->private_data;
 	void __user *argp = (void __user *)arg;
+	size_t usize = _IOC_SIZE(cmd);
 
 	if (current->mm != f->smm->mm)
 		return -EPERM;
 
-	switch (cmd) {
-	case STACKRES_IOC_REGISTER:
-		return stackres_register(f, argp);
-	case STACKRES_IOC_UNREGISTER:
+	if (cmd == STACKRES_IOC_UNREGISTER)
 		return stackres_unregister(f, argp);
-	case STACKRES_IOC_TRIM:
-		return stackres_trim(f, argp);
-	case STACKRES_IOC_QUERY:
-		return stackres_query(f, argp);
-	case STACKRES_IOC_ARENA:
-		return stackres_arena(f, argp);
-	default:
-		return -ENOTTY;
-	}
+	if (cmd == STACKRES_IOC_RECORD_SIZE)
+		return stackres_record_size(f, argp);
+	if (ioc_is(cmd, STACKRES_IOC_REGISTER))
+		return stackres_register(f, argp, usize);
+	if (ioc_is(cmd, STACKRES_IOC_TRIM))
+		return stackres_trim(f, argp, usize);
+	if (ioc_is(cmd, STACKRES_IOC_QUERY))
+		return stackres_query(f, argp, usize);
+	if (ioc_is(cmd, STACKRES_IOC_ARENA))
+		return stackres_arena(f, argp, usize);
+	if (ioc_is(cmd, STACKRES_IOC_FEATURES))
+		return stackres_features(argp, usize);
+	if (ioc_is(cmd, STACKRES_IOC_TRIM_VEC))
+		return stackres_trim_vec(f, argp, usize);
+	if (ioc_is(cmd, STACKRES_IOC_LIST))
+		return stackres_list(f, argp, usize);
+	return -ENOTTY;
 }
 
 static int stackres_open(struct inode *inode, struct file *file)
@@ -107,6 +161,7 @@ static int stackres_open(struct inode *inode, struct file *file)
 	f->pid_ns = get_pid_ns(task_active_pid_ns(current));
 	xa_init_flags(&f->ids, XA_FLAGS_ALLOC1);
 	mutex_init(&f->read_lock);
+	f->record_size = STACKRES_RECORD_SIZE_VER0;
 	spin_lock_init(&f->evlock);
 	init_waitqueue_head(&f->wq);
 	file->private_data = f;

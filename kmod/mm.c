@@ -121,10 +121,32 @@ struct stackres_mm *smm_find_get(struct mm_struct *mm)
 	return NULL;
 }
 
+/*
+ * Register the MMU notifier, once, before the first reservation of this mm
+ * exists: a process that only opened the device keeps munmap(), mremap()
+ * and mprotect() free of our callback.  Called with no mm lock held, as
+ * registering may take every lock of the mm (mm_take_all_locks()).
+ */
+int smm_activate(struct stackres_mm *smm)
+{
+	int err = 0;
+
+	/* Pairs with the release below: registered before active is seen. */
+	if (smp_load_acquire(&smm->active))
+		return 0;
+	mutex_lock(&smm->activate_lock);
+	if (!smm->active) {
+		err = mmu_notifier_register(&smm->mn, smm->mm);
+		if (!err)	/* pairs with the acquire above */
+			smp_store_release(&smm->active, true);
+	}
+	mutex_unlock(&smm->activate_lock);
+	return err;
+}
+
 struct stackres_mm *smm_get_or_create(struct mm_struct *mm)
 {
 	struct stackres_mm *smm, *new;
-	int err;
 
 	smm = smm_find_get(mm);
 	if (smm)
@@ -137,18 +159,9 @@ struct stackres_mm *smm_get_or_create(struct mm_struct *mm)
 	mmgrab(mm);
 	refcount_set(&new->refs, 1);
 	mutex_init(&new->lock);
+	mutex_init(&new->activate_lock);
 	mt_init_flags(&new->tree, MT_FLAGS_USE_RCU);
 	new->mn.ops = &smm_mn_ops;
-	/*
-	 * Without smm_hash_lock: registering may take every lock of the mm
-	 * (mm_take_all_locks()), which must not stall other processes' open().
-	 */
-	err = mmu_notifier_register(&new->mn, mm);
-	if (err) {
-		mmdrop(mm);
-		kfree(new);
-		return ERR_PTR(err);
-	}
 
 	mutex_lock(&smm_hash_lock);
 	smm = smm_find_get(mm);
@@ -161,7 +174,6 @@ struct stackres_mm *smm_get_or_create(struct mm_struct *mm)
 
 	/* Another open() of this mm won the race: use its state. */
 	if (new) {
-		mmu_notifier_unregister(&new->mn, mm);
 		mmdrop(mm);
 		kfree(new);
 	}
@@ -177,7 +189,8 @@ void smm_put(struct stackres_mm *smm)
 	mutex_unlock(&smm_hash_lock);
 
 	/* Waits for notifier callbacks in flight. */
-	mmu_notifier_unregister(&smm->mn, smm->mm);
+	if (smm->active)
+		mmu_notifier_unregister(&smm->mn, smm->mm);
 	WARN_ON_ONCE(smm->nr_res);
 	/* Every reservation was freed, so every DEAD mark was uncounted. */
 	WARN_ON_ONCE(atomic_read(&smm->nr_dead));

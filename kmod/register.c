@@ -32,6 +32,21 @@ struct stackres_res *file_res(struct stackres_file *f, u32 id)
 	return res;
 }
 
+/*
+ * The alignment of a STACKRES_MAP mapping placed by the module: 0 or a
+ * power of two from the page size up, only where the module places it.
+ */
+int align_check(u64 align, u64 start, u32 flags)
+{
+	if (!align)
+		return 0;
+	if (!(flags & STACKRES_MAP) || start)
+		return -EINVAL;
+	if (align < PAGE_SIZE || align > TASK_SIZE || (align & (align - 1)))
+		return -EINVAL;
+	return 0;
+}
+
 static int reg_check(const struct stackres_reg *reg)
 {
 	const u64 mask = PAGE_SIZE - 1;
@@ -50,23 +65,61 @@ static int reg_check(const struct stackres_reg *reg)
 	if ((reg->start || !(reg->flags & STACKRES_MAP)) &&
 	    reg->start > TASK_SIZE - reg->len)
 		return -EINVAL;
+	return align_check(reg->align, reg->start, reg->flags);
+}
+
+/*
+ * Cut an over-sized mapping [addr, addr + mlen) made by res_map() down to
+ * the @len bytes from @start, its aligned part.  Under mmap_lock held for
+ * writing, and only if no unmap in the process can have replaced it since
+ * *@seq: else the excess stays mapped (PROT_NONE or read/write, never
+ * faulted, MAP_NORESERVE), which costs address space and nothing else.
+ * *@seq then moves past our own unmaps, so that they do not count against
+ * the mapping later.
+ */
+static int map_trim_excess(struct stackres_mm *smm, unsigned long addr,
+			   unsigned long mlen, unsigned long start,
+			   unsigned long len, u64 *seq)
+{
+	struct mm_struct *mm = smm->mm;
+
+	if (mmap_write_lock_killable(mm))
+		return -EINTR;
+	if (map_still_ours(smm, *seq)) {
+		if (start > addr)
+			anon_range_unmap(mm, addr, start);
+		if (addr + mlen > start + len)
+			anon_range_unmap(mm, start + len, addr + mlen);
+		*seq = atomic64_read(&smm->unmap_seq);
+	}
+	mmap_write_unlock(mm);
 	return 0;
 }
 
 /*
  * STACKRES_MAP: a fresh MAP_NORESERVE mapping of @len bytes with @prot, at
- * *@start if it is not 0 (which must be free), else anywhere.  *@seq is the
- * mm's unmap count from before the mapping existed: map_still_ours() tells
- * later, under mmap_lock, whether the mapping can have been replaced.
+ * *@start if it is not 0 (which must be free), else anywhere, aligned to
+ * @align if that is more than a page (align_check() said it may be).
+ * *@seq is the mm's unmap count from before the mapping existed:
+ * map_still_ours() tells later, under mmap_lock, whether the mapping can
+ * have been replaced.  The caller made the notifier count them
+ * (smm_activate()).
  */
-int res_map(struct stackres_file *f, u64 *start, u64 len, unsigned long prot,
-	    u64 *seq)
+int res_map(struct stackres_file *f, u64 *start, u64 len, u64 align,
+	    unsigned long prot, u64 *seq)
 {
 	struct stackres_mm *smm = f->smm;
 	struct mm_struct *mm = smm->mm;
 	unsigned long mflags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
-	unsigned long addr;
+	unsigned long addr, mlen = len;
 	int err = 0;
+
+	/* Room to cut an aligned range out of: the kernel has no hint. */
+	if (align > PAGE_SIZE) {
+		if (len > TASK_SIZE - (align - PAGE_SIZE))
+			return -ENOMEM;
+		mlen = len + align - PAGE_SIZE;
+	}
 
 	/* The documented error order: EEXIST, then ENOSPC, then ENOMEM. */
 	if (*start) {
@@ -88,7 +141,7 @@ int res_map(struct stackres_file *f, u64 *start, u64 len, unsigned long prot,
 		return err;
 
 	*seq = atomic64_read(&smm->unmap_seq);
-	addr = vm_mmap(NULL, *start, len, prot, mflags, 0);
+	addr = vm_mmap(NULL, *start, mlen, prot, mflags, 0);
 	/*
 	 * EPERM: below vm.mmap_min_addr, not a usable user address (a
 	 * CAP_SYS_RAWIO caller may map there, as with mmap()).
@@ -102,6 +155,14 @@ int res_map(struct stackres_file *f, u64 *start, u64 len, unsigned long prot,
 		return -EEXIST;
 	}
 	*start = addr;
+	if (mlen > len) {
+		*start = ALIGN(addr, align);
+		err = map_trim_excess(smm, addr, mlen, *start, len, seq);
+		if (err) {
+			/* Killed: the process is going away with the mapping. */
+			return err;
+		}
+	}
 	return 0;
 }
 
@@ -179,8 +240,9 @@ bool res_undo(struct stackres_file *f, u32 id, unsigned long start,
 	return ours;
 }
 
+/* @usize: the size of the caller's struct (STACKRES_REG_SIZE_VER0 or more). */
 int stackres_register(struct stackres_file *f,
-		      struct stackres_reg __user *ureg)
+		      struct stackres_reg __user *ureg, size_t usize)
 {
 	struct stackres_mm *smm = f->smm;
 	struct mm_struct *mm = smm->mm;
@@ -192,16 +254,22 @@ int stackres_register(struct stackres_file *f,
 	u32 id;
 	int err;
 
-	if (copy_from_user(&reg, ureg, sizeof(reg)))
-		return -EFAULT;
+	err = arg_copy_in(&reg, sizeof(reg), STACKRES_REG_SIZE_VER0, ureg,
+			  usize);
+	if (err)
+		return err;
 	/* Fail before changing anything if the result cannot be stored. */
-	if (copy_to_user(ureg, &reg, sizeof(reg)))
+	if (arg_copy_out(ureg, usize, &reg, sizeof(reg)))
 		return -EFAULT;
 	err = reg_check(&reg);
 	if (err)
 		return err;
+	err = smm_activate(smm);
+	if (err)
+		return err;
 	if (reg.flags & STACKRES_MAP) {
-		err = res_map(f, &reg.start, reg.len, PROT_NONE, &seq);
+		err = res_map(f, &reg.start, reg.len, reg.align, PROT_NONE,
+			      &seq);
 		if (err)
 			return err;
 		mapped = true;
@@ -220,6 +288,7 @@ int stackres_register(struct stackres_file *f,
 	res->guard_top = start + reg.guard;
 	res->chunk = reg.chunk ? reg.chunk : STACKRES_DEFAULT_CHUNK;
 	res->watermark = reg.watermark;
+	res->user_data = reg.user_data;
 	res->flags = reg.flags;
 	res->owner = f;
 	res->bottom = top;
@@ -277,7 +346,7 @@ int stackres_register(struct stackres_file *f,
 		return err;
 
 	reg.id = id;
-	if (copy_to_user(ureg, &reg, sizeof(reg))) {
+	if (arg_copy_out(ureg, usize, &reg, sizeof(reg))) {
 		/* Not a success the caller cannot see: undo it. */
 		mmap_write_lock(mm);
 		res_undo(f, id, start, end, mapped);
