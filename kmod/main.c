@@ -105,6 +105,19 @@ static bool ioc_is(unsigned int cmd, unsigned int known)
 	       _IOC_DIR(cmd) == _IOC_DIR(known);
 }
 
+/*
+ * The ioctls of version 0 take the size of each version's struct, or a
+ * larger one (from a later header); any other size was never a request of
+ * this module and stays ENOTTY, as version 0 answered it.
+ */
+static bool ioc_v0_is(unsigned int cmd, unsigned int known, size_t ver0)
+{
+	size_t usize = _IOC_SIZE(cmd);
+
+	return ioc_is(cmd, known) &&
+	       (usize == ver0 || usize >= _IOC_SIZE(known));
+}
+
 static long stackres_ioctl(struct file *file, unsigned int cmd,
 			   unsigned long arg)
 {
@@ -119,13 +132,13 @@ static long stackres_ioctl(struct file *file, unsigned int cmd,
 		return stackres_unregister(f, argp);
 	if (cmd == STACKRES_IOC_RECORD_SIZE)
 		return stackres_record_size(f, argp);
-	if (ioc_is(cmd, STACKRES_IOC_REGISTER))
+	if (ioc_v0_is(cmd, STACKRES_IOC_REGISTER, STACKRES_REG_SIZE_VER0))
 		return stackres_register(f, argp, usize);
-	if (ioc_is(cmd, STACKRES_IOC_TRIM))
+	if (ioc_v0_is(cmd, STACKRES_IOC_TRIM, STACKRES_TRIM_SIZE_VER0))
 		return stackres_trim(f, argp, usize);
-	if (ioc_is(cmd, STACKRES_IOC_QUERY))
+	if (ioc_v0_is(cmd, STACKRES_IOC_QUERY, STACKRES_QUERY_SIZE_VER0))
 		return stackres_query(f, argp, usize);
-	if (ioc_is(cmd, STACKRES_IOC_ARENA))
+	if (ioc_v0_is(cmd, STACKRES_IOC_ARENA, STACKRES_ARENA_SIZE_VER0))
 		return stackres_arena(f, argp, usize);
 	if (ioc_is(cmd, STACKRES_IOC_FEATURES))
 		return stackres_features(argp, usize);

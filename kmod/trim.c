@@ -61,7 +61,7 @@ static struct stackres_res *trim_target(struct stackres_file *f,
 	struct stackres_res *res;
 
 	*err = -EINVAL;
-	if (t->flags & ~STACKRES_TRIM_ADDR)
+	if ((t->flags & ~STACKRES_TRIM_ADDR) || t->reserved)
 		return NULL;
 	*err = -ENOENT;
 	if (!(t->flags & STACKRES_TRIM_ADDR))
@@ -253,8 +253,10 @@ int stackres_trim_vec(struct stackres_file *f,
 	err = arg_copy_in(&v, sizeof(v), sizeof(v), uvec, usize);
 	if (err)
 		return err;
-	if (v.flags || v.entry_size < STACKRES_TRIM_SIZE_VER0 ||
-	    v.count > STACKRES_TRIM_VEC_MAX)
+	/* An entry is of version 0, of version 1 or larger. */
+	if (v.flags || v.count > STACKRES_TRIM_VEC_MAX ||
+	    (v.entry_size != STACKRES_TRIM_SIZE_VER0 &&
+	     v.entry_size < STACKRES_TRIM_SIZE_VER1))
 		return -EINVAL;
 	if (v.entry_size > PAGE_SIZE)
 		return -E2BIG;

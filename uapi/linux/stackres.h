@@ -11,11 +11,14 @@
  * 1.  The module takes the size of the caller's struct from the ioctl number
  * (_IOC_SIZE), so a program built against an older header passes the older,
  * smaller struct under the same ioctl number and keeps the older meaning:
- * fields it does not know are zero for it.  A larger struct than the module
- * knows is accepted when the part it does not know is all zero, else the
- * call fails with E2BIG; a struct smaller than version 0 fails with EINVAL.
- * New flags are refused with EINVAL by modules that do not know them.
- * STACKRES_IOC_FEATURES tells a program what the running module supports.
+ * fields it does not know are zero for it.  The sizes accepted are those of
+ * each version (*_SIZE_VER0, *_SIZE_VER1) and anything larger than the
+ * latest, which must be zero beyond what the module knows (else E2BIG);
+ * any other size is not a request of this module (ENOTTY), as it was for
+ * version 0.  The ioctls new in version 1 take their version 1 size or
+ * larger (EINVAL below it).  New flags are refused with EINVAL by modules
+ * that do not know them.  STACKRES_IOC_FEATURES tells a program what the
+ * running module supports.
  */
 #ifndef _UAPI_LINUX_STACKRES_H
 #define _UAPI_LINUX_STACKRES_H
@@ -109,6 +112,8 @@ struct stackres_reg {
  * @keep: bytes below @sp kept committed
  * @committed: out, v1: committed bytes of the reservation (resident bytes
  *	of the slot for an arena) after the trim
+ * @reserved: v1: must be 0 (room for a later answer; it also keeps the
+ *	version 1 size apart from sizes a version 0 program was refused with)
  */
 struct stackres_trim {
 	__u32 id;
@@ -120,10 +125,11 @@ struct stackres_trim {
 	__u64 keep;
 	/* ABI version 1 */
 	__u64 committed;
+	__u64 reserved;
 };
 
 #define STACKRES_TRIM_SIZE_VER0		24
-#define STACKRES_TRIM_SIZE_VER1		32
+#define STACKRES_TRIM_SIZE_VER1		40
 
 /**
  * struct stackres_query - argument of STACKRES_IOC_QUERY
@@ -250,8 +256,8 @@ struct stackres_record {
  * struct stackres_trim_vec - argument of STACKRES_IOC_TRIM_VEC (v1)
  * @trims: in: address of an array of @count struct stackres_trim
  * @count: in: entries, at most STACKRES_IOC_FEATURES.trim_vec_max
- * @entry_size: in: size of one entry: STACKRES_TRIM_SIZE_VER0 or larger;
- *	with VER1 or larger each entry's @committed is written back
+ * @entry_size: in: size of one entry: STACKRES_TRIM_SIZE_VER0, _VER1 or
+ *	larger; from VER1 on each trimmed entry's @committed is written back
  * @done: out: entries trimmed; on error, the index of the entry that failed
  *	(entries before it are trimmed, it and those after are untouched)
  * @flags: in: 0
