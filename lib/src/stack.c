@@ -1,0 +1,580 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Stacks and arenas on each tier, trimming, committed bytes.
+ *
+ *   stackres       STACKRES_IOC_REGISTER / ARENA with STACKRES_MAP: the
+ *                  module maps, commits on demand, trims (TRIM_ADDR,
+ *                  TRIM_VEC) and counts (QUERY, LIST).
+ *   guard markers  one read/write MAP_NORESERVE mapping, faulted in lazily,
+ *                  MADV_GUARD_INSTALL at the bottom of it (of each slot);
+ *                  trimming is MADV_DONTNEED, counting is mincore().
+ *   mprotect       the same with mprotect(PROT_NONE) guards (a VMA more
+ *                  per guard, so vm.max_map_count bounds the count).
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+
+#include <linux/stackres.h>
+
+#include "internal.h"
+
+static int ioctl_err(int fd, unsigned long cmd, void *arg)
+{
+	return ioctl(fd, cmd, arg) ? -errno : 0;
+}
+
+/* The lower tiers' mapping: read/write, guard(s) below each stack. */
+static int map_guarded(sr_ctx *ctx, size_t stride, size_t n, size_t guard,
+		       uintptr_t *startp)
+{
+	int e = errno, r = 0;
+	size_t len = stride * n, i;
+	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+
+	if (p == MAP_FAILED) {
+		r = -errno;
+		errno = e;
+		return r;
+	}
+	/* Stacks are small and sparse: a huge page would be mostly waste. */
+	madvise(p, len, MADV_NOHUGEPAGE);
+	for (i = 0; i < n && !r; i++) {
+		char *g = p + i * stride;
+
+		if (ctx->tier == SR_TIER_GUARD_MARKERS)
+			r = madvise(g, guard, MADV_GUARD_INSTALL) ? -errno : 0;
+		else
+			r = mprotect(g, guard, PROT_NONE) ? -errno : 0;
+	}
+	if (r)
+		munmap(p, len);
+	else
+		*startp = (uintptr_t)p;
+	errno = e;
+	return r;
+}
+
+int sr_stack_make(sr_ctx *ctx, size_t size, size_t guard, size_t commit,
+		  void *user_data, sr_stack **stackp)
+{
+	uintptr_t start = 0;
+	uint32_t id = 0;
+	sr_stack *st;
+	size_t len;
+	int r;
+
+	if (!ctx || !stackp || !size || size > SIZE_MAX / 2 || guard > SIZE_MAX / 2)
+		return -EINVAL;
+	size = sr_page_up(ctx, size);
+	guard = guard ? sr_page_up(ctx, guard) : ctx->page;
+	len = size + guard;
+
+	sr_lock(&ctx->lock);
+	st = sr_stack_alloc(ctx);
+	sr_unlock(&ctx->lock);
+	if (!st)
+		return -ENOMEM;
+
+	if (ctx->tier == SR_TIER_STACKRES) {
+		struct stackres_reg reg;
+
+		memset(&reg, 0, sizeof(reg));
+		reg.len = len;
+		reg.guard = guard;
+		reg.commit = commit < size ? commit : size;
+		reg.chunk = ctx->chunk;
+		reg.watermark = ctx->watermark;
+		reg.flags = STACKRES_MAP | (ctx->notify_grow ? STACKRES_NOTIFY_GROW : 0);
+		reg.user_data = (uintptr_t)user_data;
+		r = ioctl_err(ctx->fd, STACKRES_IOC_REGISTER, &reg);
+		start = reg.start;
+		id = reg.id;
+	} else {
+		r = map_guarded(ctx, len, 1, guard, &start);
+	}
+
+	sr_lock(&ctx->lock);
+	if (!r) {
+		sr_seq_write_begin(&st->seq);
+		st->start = start;
+		st->len = len;
+		st->guard = guard;
+		st->id = id;
+		st->user_data = user_data;
+		st->ctx = ctx;
+		st->ts = NULL;
+		st->live = 1;
+		sr_seq_write_end(&st->seq);
+		r = sr_table_add(ctx, st);
+		if (!r) {
+			st->prev = NULL;
+			st->next = ctx->live_stacks;
+			if (st->next)
+				st->next->prev = st;
+			ctx->live_stacks = st;
+			ctx->nstacks++;
+		} else {
+			st->live = 0;
+		}
+	}
+	if (r)
+		sr_stack_free(ctx, st);
+	sr_unlock(&ctx->lock);
+	if (r) {
+		if (start && ctx->tier == SR_TIER_STACKRES)
+			ioctl(ctx->fd, STACKRES_IOC_UNREGISTER, &id);
+		if (start)
+			sr_unmap((void *)start, len);
+		return r;
+	}
+	*stackp = st;
+	return 0;
+}
+
+SR_API int sr_stack_create(sr_ctx *ctx, size_t size, size_t guard, void *user_data,
+			   sr_stack **stackp)
+{
+	if (!ctx)
+		return -EINVAL;
+	return sr_stack_make(ctx, size, guard, ctx->commit, user_data, stackp);
+}
+
+/* Also for thread stacks (tcache.c checks st->ts itself). */
+int sr_stack_unmake(sr_stack *st)
+{
+	sr_ctx *ctx = st->ctx;
+	uintptr_t start = st->start;
+	size_t len = st->len;
+	uint32_t id = st->id;
+
+	sr_lock(&ctx->lock);
+	sr_table_del(ctx, st);
+	if (st->prev)
+		st->prev->next = st->next;
+	else
+		ctx->live_stacks = st->next;
+	if (st->next)
+		st->next->prev = st->prev;
+	sr_seq_write_begin(&st->seq);
+	st->live = 0;
+	sr_seq_write_end(&st->seq);
+	sr_stack_free(ctx, st);
+	ctx->nstacks--;
+	sr_unlock(&ctx->lock);
+	/* Unregister first: the id is free again at once. */
+	if (ctx->tier == SR_TIER_STACKRES)
+		ioctl(ctx->fd, STACKRES_IOC_UNREGISTER, &id);
+	sr_unmap((void *)start, len);
+	return 0;
+}
+
+SR_API int sr_stack_destroy(sr_stack *st)
+{
+	if (!st || !st->live)
+		return -EINVAL;
+	if (st->ts)
+		return -EBUSY;		/* a thread cache's: sr_tcache_destroy() */
+	return sr_stack_unmake(st);
+}
+
+SR_API void *sr_stack_base(const sr_stack *st)
+{
+	return (void *)(st->start + st->guard);
+}
+
+SR_API void *sr_stack_top(const sr_stack *st)
+{
+	return (void *)(st->start + st->len);
+}
+
+SR_API size_t sr_stack_size(const sr_stack *st)
+{
+	return st->len - st->guard;
+}
+
+SR_API size_t sr_stack_guard(const sr_stack *st)
+{
+	return st->guard;
+}
+
+SR_API void *sr_stack_user_data(const sr_stack *st)
+{
+	return st->user_data;
+}
+
+/* The lower tiers' trim: MADV_DONTNEED on whole pages in [base, sp - keep). */
+static int trim_dontneed(sr_ctx *ctx, uintptr_t base, uintptr_t sp, size_t keep)
+{
+	uintptr_t cut;
+	int e = errno, r = 0;
+
+	if (keep >= sp - base)
+		return 0;
+	cut = (sp - keep) & ~(uintptr_t)(ctx->page - 1);
+	if (cut > base && madvise((void *)base, cut - base, MADV_DONTNEED))
+		r = -errno;
+	errno = e;
+	return r;
+}
+
+static int trim_addr(sr_ctx *ctx, uintptr_t sp, size_t keep, size_t *committed)
+{
+	struct stackres_trim t;
+	int r;
+
+	memset(&t, 0, sizeof(t));
+	t.flags = STACKRES_TRIM_ADDR;
+	t.sp = sp;
+	t.keep = keep;
+	r = ioctl_err(ctx->fd, STACKRES_IOC_TRIM, &t);
+	if (!r && committed)
+		*committed = t.committed;
+	return r;
+}
+
+SR_API int sr_stack_trim(sr_stack *st, void *spp, size_t keep)
+{
+	uintptr_t sp = (uintptr_t)spp, base, top;
+
+	if (!st || !st->live)
+		return -EINVAL;
+	base = st->start + st->guard;
+	top = st->start + st->len;
+	if (sp < base || sp > top)
+		return -EINVAL;
+	if (st->ctx->tier == SR_TIER_STACKRES)
+		return trim_addr(st->ctx, sp, keep, NULL);
+	return trim_dontneed(st->ctx, base, sp, keep);
+}
+
+/* Bytes of [from, to) present in memory, by mincore(): a page per byte. */
+int sr_stack_resident(sr_ctx *ctx, uintptr_t from, uintptr_t to, uint64_t *bytes)
+{
+	unsigned char vec[512];
+	size_t n, i;
+	uint64_t sum = 0;
+	int e = errno;
+
+	for (; from < to; from += n * ctx->page) {
+		n = (to - from) / ctx->page;
+		if (n > sizeof(vec))
+			n = sizeof(vec);
+		if (mincore((void *)from, n * ctx->page, vec)) {
+			int r = -errno;
+
+			errno = e;
+			return r;
+		}
+		for (i = 0; i < n; i++)
+			sum += vec[i] & 1;
+	}
+	*bytes = sum * ctx->page;
+	return 0;
+}
+
+SR_API int sr_stack_committed(sr_stack *st, size_t *committed)
+{
+	uint64_t b;
+	int r;
+
+	if (!st || !st->live || !committed)
+		return -EINVAL;
+	if (st->ctx->tier == SR_TIER_STACKRES) {
+		struct stackres_query q;
+
+		memset(&q, 0, sizeof(q));
+		q.id = st->id;
+		r = ioctl_err(st->ctx->fd, STACKRES_IOC_QUERY, &q);
+		if (!r)
+			*committed = q.committed;
+		return r;
+	}
+	r = sr_stack_resident(st->ctx, st->start + st->guard, st->start + st->len, &b);
+	if (!r)
+		*committed = b;
+	return r;
+}
+
+SR_API int sr_committed_total(sr_ctx *ctx, uint64_t *total)
+{
+	uint64_t sum = 0, b;
+	sr_stack *st;
+	uint32_t i;
+	int r = 0;
+
+	if (!ctx || !total)
+		return -EINVAL;
+	if (ctx->tier == SR_TIER_STACKRES) {
+		struct stackres_list l;
+
+		memset(&l, 0, sizeof(l));
+		r = ioctl_err(ctx->fd, STACKRES_IOC_LIST, &l);
+		if (!r)
+			*total = l.committed;
+		return r;
+	}
+	sr_lock(&ctx->lock);
+	for (st = ctx->live_stacks; st && !r; st = st->next) {
+		r = sr_stack_resident(ctx, st->start + st->guard, st->start + st->len, &b);
+		sum += b;
+	}
+	for (i = 0; i < atomic_load(&ctx->narena_slots) && !r; i++) {
+		sr_arena *a = atomic_load(&ctx->arenas[i]);
+
+		if (!a)
+			continue;
+		r = sr_stack_resident(ctx, a->start, a->start + a->slot_size * a->nslots, &b);
+		sum += b;
+	}
+	sr_unlock(&ctx->lock);
+	if (!r)
+		*total = sum;
+	return r;
+}
+
+/* ---- arenas ---- */
+
+SR_API int sr_arena_create(sr_ctx *ctx, size_t slot_size, size_t nslots, size_t guard,
+			   void *user_data, sr_arena **arenap)
+{
+	uintptr_t start = 0;
+	uint32_t id = 0, i;
+	sr_arena *a;
+	int r;
+
+	if (!ctx || !arenap || !slot_size || !nslots || slot_size > SIZE_MAX / 2)
+		return -EINVAL;
+	slot_size = sr_page_up(ctx, slot_size);
+	guard = guard ? sr_page_up(ctx, guard) : ctx->page;
+	if (guard >= slot_size || nslots > SIZE_MAX / slot_size)
+		return -EINVAL;
+
+	sr_lock(&ctx->lock);
+	a = ctx->free_arenas;
+	if (a) {
+		ctx->free_arenas = a->next_free;
+	} else if (atomic_load(&ctx->narena_slots) < SR_MAX_ARENAS) {
+		i = atomic_load(&ctx->narena_slots);
+		a = &ctx->arena_pool[i];
+		a->index = i;
+		atomic_store(&ctx->narena_slots, i + 1);
+	}
+	sr_unlock(&ctx->lock);
+	if (!a)
+		return -ENOSPC;
+
+	if (ctx->tier == SR_TIER_STACKRES) {
+		struct stackres_arena ar;
+
+		memset(&ar, 0, sizeof(ar));
+		ar.slot = slot_size;
+		ar.nslots = nslots;
+		ar.guard = guard;
+		ar.flags = STACKRES_MAP;
+		ar.user_data = (uintptr_t)user_data;
+		r = ioctl_err(ctx->fd, STACKRES_IOC_ARENA, &ar);
+		start = ar.start;
+		id = ar.id;
+	} else {
+		r = map_guarded(ctx, slot_size, nslots, guard, &start);
+	}
+
+	sr_lock(&ctx->lock);
+	if (r) {
+		a->next_free = ctx->free_arenas;
+		ctx->free_arenas = a;
+	} else {
+		sr_seq_write_begin(&a->seq);
+		a->start = start;
+		a->slot_size = slot_size;
+		a->nslots = nslots;
+		a->guard = guard;
+		a->user_data = user_data;
+		a->id = id;
+		a->ctx = ctx;
+		a->live = 1;
+		sr_seq_write_end(&a->seq);
+		atomic_store_explicit(&ctx->arenas[a->index], a, memory_order_release);
+		ctx->narenas++;
+	}
+	sr_unlock(&ctx->lock);
+	if (r)
+		return r;
+	*arenap = a;
+	return 0;
+}
+
+SR_API int sr_arena_destroy(sr_arena *a)
+{
+	sr_ctx *ctx;
+	uintptr_t start;
+	size_t len;
+	uint32_t id;
+
+	if (!a || !a->live)
+		return -EINVAL;
+	ctx = a->ctx;
+	start = a->start;
+	len = a->slot_size * a->nslots;
+	id = a->id;
+	sr_lock(&ctx->lock);
+	atomic_store(&ctx->arenas[a->index], NULL);
+	sr_seq_write_begin(&a->seq);
+	a->live = 0;
+	sr_seq_write_end(&a->seq);
+	a->next_free = ctx->free_arenas;
+	ctx->free_arenas = a;
+	ctx->narenas--;
+	sr_unlock(&ctx->lock);
+	if (ctx->tier == SR_TIER_STACKRES)
+		ioctl(ctx->fd, STACKRES_IOC_UNREGISTER, &id);
+	sr_unmap((void *)start, len);
+	return 0;
+}
+
+SR_API void *sr_arena_slot_base(const sr_arena *a, size_t slot)
+{
+	if (!a || slot >= a->nslots)
+		return NULL;
+	return (void *)(a->start + slot * a->slot_size + a->guard);
+}
+
+SR_API void *sr_arena_slot_top(const sr_arena *a, size_t slot)
+{
+	if (!a || slot >= a->nslots)
+		return NULL;
+	return (void *)(a->start + (slot + 1) * a->slot_size);
+}
+
+SR_API size_t sr_arena_slot_size(const sr_arena *a)
+{
+	return a->slot_size;
+}
+
+SR_API size_t sr_arena_nslots(const sr_arena *a)
+{
+	return a->nslots;
+}
+
+SR_API size_t sr_arena_guard(const sr_arena *a)
+{
+	return a->guard;
+}
+
+SR_API void *sr_arena_user_data(const sr_arena *a)
+{
+	return a->user_data;
+}
+
+/* The slot whose (bottom, top] holds sp, and its usable base; -EINVAL if none. */
+static int arena_slot_of(const sr_arena *a, uintptr_t sp, uintptr_t *base)
+{
+	size_t slot;
+
+	if (sp <= a->start || sp - a->start > a->slot_size * a->nslots)
+		return -EINVAL;
+	slot = (sp - a->start - 1) / a->slot_size;
+	*base = a->start + slot * a->slot_size + a->guard;
+	return sp < *base ? -EINVAL : 0;
+}
+
+SR_API int sr_arena_trim(sr_arena *a, void *spp, size_t keep)
+{
+	uintptr_t sp = (uintptr_t)spp, base;
+	int r;
+
+	if (!a || !a->live)
+		return -EINVAL;
+	r = arena_slot_of(a, sp, &base);
+	if (r)
+		return r;
+	if (a->ctx->tier == SR_TIER_STACKRES)
+		return trim_addr(a->ctx, sp, keep, NULL);
+	return trim_dontneed(a->ctx, base, sp, keep);
+}
+
+/* ---- batched trim ---- */
+
+#define SR_VEC_LOCAL	64
+
+static int check_trim(sr_ctx *ctx, const struct sr_trim *t, uintptr_t *base)
+{
+	uintptr_t sp = (uintptr_t)t->sp;
+
+	if (t->stack) {
+		const sr_stack *st = t->stack;
+
+		if (!st->live || st->ctx != ctx)
+			return -EINVAL;
+		*base = st->start + st->guard;
+		return sp < *base || sp > st->start + st->len ? -EINVAL : 0;
+	}
+	if (!t->arena || !t->arena->live || t->arena->ctx != ctx)
+		return -EINVAL;
+	return arena_slot_of(t->arena, sp, base);
+}
+
+SR_API int sr_trim_batch(sr_ctx *ctx, struct sr_trim *v, unsigned int count)
+{
+	struct stackres_trim e[SR_VEC_LOCAL];
+	unsigned int map[SR_VEC_LOCAL];
+	unsigned int i = 0, n, k, ok = 0;
+	uintptr_t base;
+
+	if (!ctx || (count && !v))
+		return -EINVAL;
+	if (ctx->tier != SR_TIER_STACKRES) {
+		for (i = 0; i < count; i++) {
+			v[i].committed = SR_UNKNOWN;
+			v[i].error = check_trim(ctx, &v[i], &base);
+			if (!v[i].error)
+				v[i].error = trim_dontneed(ctx, base, (uintptr_t)v[i].sp,
+							   v[i].keep);
+			ok += !v[i].error;
+		}
+		return ok;
+	}
+	while (i < count) {
+		unsigned int max = ctx->trim_vec_max < SR_VEC_LOCAL ?
+			ctx->trim_vec_max : SR_VEC_LOCAL;
+		struct stackres_trim_vec tv;
+		int r;
+
+		/* Gather up to max valid entries; invalid ones fail alone. */
+		for (n = 0; i < count && n < max; i++) {
+			v[i].committed = SR_UNKNOWN;
+			v[i].error = check_trim(ctx, &v[i], &base);
+			if (v[i].error)
+				continue;
+			memset(&e[n], 0, sizeof(e[n]));
+			e[n].flags = STACKRES_TRIM_ADDR;
+			e[n].sp = (uintptr_t)v[i].sp;
+			e[n].keep = v[i].keep;
+			map[n++] = i;
+		}
+		/* An entry that fails stops the call there: go on after it. */
+		for (k = 0; k < n; k += tv.done + (r != 0)) {
+			memset(&tv, 0, sizeof(tv));
+			tv.trims = (uintptr_t)&e[k];
+			tv.count = n - k;
+			tv.entry_size = sizeof(e[0]);
+			r = ioctl_err(ctx->fd, STACKRES_IOC_TRIM_VEC, &tv);
+			if (tv.done > n - k)
+				tv.done = 0;	/* cannot happen; never loop on it */
+			for (unsigned int j = k; j < k + tv.done; j++) {
+				v[map[j]].committed = e[j].committed;
+				ok++;
+			}
+			if (r) {
+				if (k + tv.done < n)
+					v[map[k + tv.done]].error = r;
+				else
+					return r;	/* the call itself failed */
+			}
+		}
+	}
+	return ok;
+}
