@@ -62,6 +62,8 @@ static enum access_fault_result res_fault(struct stackres_mm *smm,
 	err = anon_range_set_access(smm->mm, bottom, res->bottom,
 				    ANON_ACCESS_RW);
 	if (err) {
+		/* Half-way, a prefix may be read/write: TRIM must see it. */
+		set_bit(STACKRES_RES_BELOW, &res->state);
 		res_event(res, STACKRES_EV_FAILED, addr, -err, flags);
 		return ACCESS_FAULT_DECLINE;
 	}

@@ -9,11 +9,18 @@
  *                          outermost: read() copies records to user memory
  *                          while holding it, and that copy may fault, grow
  *                          a stack and take mmap_lock and stackres_mm.lock.
+ *   stackres_mm.activate_lock (mutex) around registering the MMU
+ *                          notifier at the first REGISTER or ARENA of an
+ *                          mm; taken with no mm lock held, and before
+ *                          mmap_lock (mmu_notifier_register() takes it and
+ *                          every lock of the mm).
  *   mmap_lock              for writing by REGISTER, ARENA, TRIM of a
  *                          reservation and growth, around every protection
  *                          change, so the committed bottom of a reservation
- *                          and the VMAs agree; for reading by dense TRIM
- *                          and ARENA's guard installation.  A range is only
+ *                          and the VMAs agree; for reading by TRIM of arena
+ *                          slots alone, ARENA's guard installation, and
+ *                          QUERY (version 1 struct) and LIST, whose
+ *                          resident bytes come from a page table walk.  A range is only
  *                          ever acted on under the lock it was validated
  *                          with: under mmap_lock held for writing, a
  *                          reservation that is not DEAD is still mapped as
@@ -26,10 +33,6 @@
  *                          reservations that is not constant, and the id
  *                          xarrays of the files of that mm.
  *   stackres_file.evlock   (spinlock) the event ring of a file.
- *
- *   stackres_mm.activate_lock (mutex) taken with no mm lock held, only
- *                          around registering the MMU notifier at the
- *                          first REGISTER or ARENA of an mm.
  *
  *   smm_hash_lock (mutex)  only around inserting into and deleting from
  *                          smm_hash (readers use RCU); never held across
@@ -107,8 +110,9 @@ struct stackres_mm {
 	 */
 	atomic_t nr_dead;
 	/*
-	 * Unmaps seen by the notifier; atomic: bumped without a lock, read
-	 * by res_map() and compared under mmap_lock by map_still_ours().
+	 * Unmaps seen by the notifier once it is registered (active); atomic:
+	 * bumped without a lock, read by res_map() and compared under
+	 * mmap_lock by map_still_ours().
 	 */
 	atomic64_t unmap_seq;
 	/* For kfree_rcu() by smm_put(). */
@@ -124,6 +128,7 @@ struct stackres_file {
 	/* Under smm->lock. */
 	struct xarray ids;		/* id -> stackres_res */
 	u32 next_id;			/* for xa_alloc_cyclic() */
+	unsigned int nr_res;		/* in ids, dead or not */
 
 	struct mutex read_lock;		/* one reader at a time */
 	/*
@@ -131,7 +136,7 @@ struct stackres_file {
 	 * or _VER1), set by STACKRES_IOC_RECORD_SIZE; READ_ONCE/WRITE_ONCE.
 	 */
 	u32 record_size;
-	spinlock_t evlock;
+	spinlock_t evlock;		/* see "Lock order" above */
 	/*
 	 * The pointer is constant after open(); the ring is under evlock.
 	 * Records are kept whole (version 1) and cut to record_size when
@@ -147,6 +152,13 @@ struct stackres_file {
 };
 
 #define STACKRES_RES_DEAD	0
+/*
+ * Pages may be left below the committed bottom (REGISTER of memory the
+ * task had used, a growth that failed half-way): TRIM must discard below
+ * the cut even when the committed part does not reach down to it.  Set
+ * and cleared under smm->lock.
+ */
+#define STACKRES_RES_BELOW	1
 
 /*
  * A reservation, or a dense arena (slot != 0): [start, end) cut into
@@ -178,7 +190,7 @@ struct stackres_res {
 	/*
 	 * Atomic bit ops: DEAD is set by the MMU notifier without a lock
 	 * when (part of) the range is unmapped, or by res_free() under
-	 * smm->lock; never cleared.
+	 * smm->lock; never cleared.  BELOW: see above.
 	 */
 	unsigned long state;
 	/* For kfree_rcu() by res_free(). */

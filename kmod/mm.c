@@ -29,6 +29,7 @@ void res_free(struct stackres_mm *smm, struct stackres_res *res)
 	mtree_erase(&smm->tree, res->start);
 	xa_erase(&res->owner->ids, res->id);
 	smm->nr_res--;
+	res->owner->nr_res--;
 	/*
 	 * The notifier may still find @res under RCU and mark it: whoever
 	 * sets DEAD first counts it, so set it here too and uncount only a
@@ -134,13 +135,21 @@ int smm_activate(struct stackres_mm *smm)
 	/* Pairs with the release below: registered before active is seen. */
 	if (smp_load_acquire(&smm->active))
 		return 0;
-	mutex_lock(&smm->activate_lock);
+	if (mutex_lock_killable(&smm->activate_lock))
+		return -EINTR;
 	if (!smm->active) {
 		err = mmu_notifier_register(&smm->mn, smm->mm);
 		if (!err)	/* pairs with the acquire above */
 			smp_store_release(&smm->active, true);
 	}
 	mutex_unlock(&smm->activate_lock);
+	/*
+	 * mm_take_all_locks() gives up on any pending signal, a handled one
+	 * too: nothing has changed yet, so restart the call after the
+	 * handler rather than fail it.
+	 */
+	if (err == -EINTR)
+		err = -ERESTARTNOINTR;
 	return err;
 }
 

@@ -57,6 +57,9 @@ int stackres_query(struct stackres_file *f, struct stackres_query __user *uq,
 	err = arg_copy_in(&q, sizeof(q), STACKRES_QUERY_SIZE_VER0, uq, usize);
 	if (err)
 		return err;
+	/* Version 0 knew ADDR and the SLOT answer; the rest is EINVAL there. */
+	if (!v1 && (q.flags & ~(STACKRES_QUERY_ADDR | STACKRES_QUERY_SLOT)))
+		return -EINVAL;
 	q.flags &= ~QUERY_ANSWERS;
 	if (q.flags & ~(STACKRES_QUERY_ADDR | STACKRES_QUERY_ANY))
 		return -EINVAL;
@@ -97,7 +100,7 @@ int stackres_query(struct stackres_file *f, struct stackres_query __user *uq,
 		return -ENOENT;
 	/* A version 0 struct gets the version 0 answer bits only. */
 	if (!v1)
-		q.flags &= ~(STACKRES_QUERY_GUARD | STACKRES_QUERY_FOREIGN);
+		q.flags &= ~STACKRES_QUERY_GUARD;
 	return arg_copy_out(uq, usize, &q, sizeof(q));
 }
 
@@ -152,9 +155,13 @@ int stackres_list(struct stackres_file *f, struct stackres_list __user *ul,
 			return -E2BIG;
 		if (l.entries != (unsigned long)l.entries)
 			return -EFAULT;
-		/* Room for no more than there are, whatever count says. */
+		/*
+		 * Room for no more than this file has, whatever count says;
+		 * reservations added before we look again are left to the
+		 * next call (next_id).
+		 */
 		mutex_lock(&smm->lock);
-		room = min(l.count, smm->nr_res);
+		room = min(l.count, f->nr_res);
 		mutex_unlock(&smm->lock);
 	}
 	if (room) {

@@ -114,11 +114,21 @@ int res_map(struct stackres_file *f, u64 *start, u64 len, u64 align,
 	unsigned long addr, mlen = len;
 	int err = 0;
 
-	/* Room to cut an aligned range out of: the kernel has no hint. */
+	/* map_still_ours() needs the notifier counting unmaps from now on. */
+	if (WARN_ON_ONCE(!smp_load_acquire(&smm->active)))
+		return -EINVAL;
+
+	/*
+	 * Room to cut an aligned range out of: the kernel has no hint.  It
+	 * is mapped PROT_NONE, so that the excess costs no commit charge and
+	 * is never populated (mlockall()); the caller sets the protections
+	 * of what it keeps.
+	 */
 	if (align > PAGE_SIZE) {
 		if (len > TASK_SIZE - (align - PAGE_SIZE))
 			return -ENOMEM;
 		mlen = len + align - PAGE_SIZE;
+		prot = PROT_NONE;
 	}
 
 	/* The documented error order: EEXIST, then ENOSPC, then ENOMEM. */
@@ -192,6 +202,9 @@ int res_insert(struct stackres_file *f, struct stackres_res *res)
 
 	mmap_assert_write_locked(smm->mm);
 	lockdep_assert_held(&smm->lock);
+	/* DEAD marks, and so "still mapped as registered", need the notifier. */
+	if (WARN_ON_ONCE(!smp_load_acquire(&smm->active)))
+		return -EINVAL;
 	smm_reap(smm);
 	if (mt_find(&smm->tree, &idx, res->end - 1))
 		return -EEXIST;
@@ -208,6 +221,7 @@ int res_insert(struct stackres_file *f, struct stackres_res *res)
 		return err;
 	}
 	smm->nr_res++;
+	f->nr_res++;
 	/* From now on this mm's access faults come to stackres_fault(). */
 	access_fault_enable_mm(smm->mm);
 	return 0;
@@ -293,6 +307,9 @@ int stackres_register(struct stackres_file *f,
 	res->owner = f;
 	res->bottom = top;
 	res->peak = reg.commit;
+	/* The task's own memory may hold pages where it is now PROT_NONE. */
+	if (!(reg.flags & STACKRES_MAP))
+		__set_bit(STACKRES_RES_BELOW, &res->state);
 
 	if (mmap_write_lock_killable(mm)) {
 		kfree(res);

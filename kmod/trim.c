@@ -7,12 +7,14 @@
  *
  * Each entry is first planned under stackres_mm.lock alone: which
  * reservation, what to drop.  A reservation with nothing committed below
- * the cut is done then, without mmap_lock: a runtime that trims every
- * parked stack pays a mutex for the ones that did not grow.  The rest is
- * planned again and applied under mmap_lock, as the first plan may be
- * stale by then: for writing if a reservation has pages to drop (its
- * committed bottom must agree with its VMAs), else for reading (arena
- * slots, as madvise() takes it).
+ * the cut (and no pages left below its committed bottom, STACKRES_RES_BELOW)
+ * is done then, without mmap_lock: a runtime that trims every parked stack
+ * pays a mutex for the ones that did not grow.  The rest is planned again
+ * and applied under mmap_lock, as the first plan may be stale by then: for
+ * writing if a reservation has pages to drop (its committed bottom must
+ * agree with its VMAs), else for reading (arena slots, as madvise() takes
+ * it); a reservation found to need the write lock under the read lock
+ * makes the rest of the batch start over with the write lock.
  *
  * Locking: see "Lock order" in internal.h.
  */
@@ -103,8 +105,9 @@ static int trim_plan(struct stackres_file *f, const struct stackres_trim *t,
 		return -EINVAL;
 	p->lo = res->guard_top;
 	p->hi = trim_top(t->sp, t->keep, res->guard_top);
-	/* Nothing committed below the cut: nothing to drop. */
-	if (p->hi <= res->bottom)
+	/* Nothing committed below the cut, nothing left below it: no work. */
+	if (p->hi <= res->bottom &&
+	    !test_bit(STACKRES_RES_BELOW, &res->state))
 		p->hi = p->lo;
 	return 0;
 }
@@ -117,11 +120,16 @@ static int trim_reservation(struct stackres_mm *smm, const struct trim_plan *p)
 
 	/* EPERM, nothing dropped, if the task sealed any of it. */
 	err = anon_range_set_access(smm->mm, p->lo, p->hi, ANON_ACCESS_DISCARD);
-	if (!err)
+	if (!err) {
+		/* Everything below the new committed bottom is gone. */
+		if (p->hi >= res->bottom)
+			clear_bit(STACKRES_RES_BELOW, &res->state);
 		res->bottom = max(res->bottom, p->hi);
-	else
+	} else {
 		/* A prefix may be PROT_NONE now: it is not committed. */
 		res->bottom = first_accessible(smm->mm, res->bottom, p->hi);
+		set_bit(STACKRES_RES_BELOW, &res->state);
+	}
 	return err;
 }
 
@@ -183,23 +191,28 @@ static int trim_entries(struct stackres_file *f, struct stackres_trim *ts,
 	if (!write && !read)
 		return err;
 
+	i = 0;
+again:
 	if (write ? mmap_write_lock_killable(mm) : mmap_read_lock_killable(mm)) {
-		*done = 0;
+		*done = i;
 		return -EINTR;
 	}
-	for (i = 0; i < ok && !err2; i++) {
+	for (; i < ok; i++) {
 		mutex_lock(&smm->lock);
 		err2 = trim_plan(f, &ts[i], &p);
 		if (err2) {
 			mutex_unlock(&smm->lock);
 			break;
 		}
+		if (!p.res->slot && p.hi > p.lo && !write) {
+			/* It grew since the first plan: go on under the write lock. */
+			mutex_unlock(&smm->lock);
+			mmap_read_unlock(mm);
+			write = true;
+			goto again;
+		}
 		if (!p.res->slot) {
-			/*
-			 * Under the read lock only if the first plan found
-			 * nothing to drop: it stands for a trim made then.
-			 */
-			if (p.hi > p.lo && write)
+			if (p.hi > p.lo)
 				err2 = trim_reservation(smm, &p);
 			ts[i].committed = res_committed(p.res);
 			mutex_unlock(&smm->lock);
@@ -233,6 +246,12 @@ int stackres_trim(struct stackres_file *f, struct stackres_trim __user *utrim,
 	err = arg_copy_in(&t, sizeof(t), STACKRES_TRIM_SIZE_VER0, utrim, usize);
 	if (err)
 		return err;
+	/* Version 0 refused a non-zero pad: new flags come with version 1. */
+	if (!want && t.flags)
+		return -EINVAL;
+	/* Fail before changing anything if the answer cannot be stored. */
+	if (want && put_user(t.committed, &utrim->committed))
+		return -EFAULT;
 	err = trim_entries(f, &t, 1, want, &done);
 	if (!err && want && put_user(t.committed, &utrim->committed))
 		return -EFAULT;
@@ -260,19 +279,32 @@ int stackres_trim_vec(struct stackres_file *f,
 		return -EINVAL;
 	if (v.entry_size > PAGE_SIZE)
 		return -E2BIG;
-	if (v.trims != (unsigned long)v.trims)
-		return -EFAULT;
 	want = v.entry_size >= STACKRES_TRIM_SIZE_VER1;
 	base = u64_to_user_ptr(v.trims);
 
 	ts = kvcalloc(max(v.count, 1U), sizeof(*ts), GFP_KERNEL_ACCOUNT);
-	if (!ts)
-		return -ENOMEM;
-	/* Read every entry first: no user memory is touched under the locks. */
+	if (!ts) {
+		err = -ENOMEM;
+		goto out;
+	}
+	if (v.trims != (unsigned long)v.trims) {
+		err = -EFAULT;
+		goto out;
+	}
+	/*
+	 * Read every entry first (no user memory is touched under the
+	 * locks), and see that each answer can be stored before anything
+	 * is trimmed.
+	 */
 	for (i = 0; i < v.count; i++) {
-		err = copy_struct_from_user(&ts[i], sizeof(ts[i]),
-					    base + (size_t)i * v.entry_size,
+		char __user *at = base + (size_t)i * v.entry_size;
+
+		err = copy_struct_from_user(&ts[i], sizeof(ts[i]), at,
 					    v.entry_size);
+		if (!err && want &&
+		    copy_to_user(at + at_committed, &ts[i].committed,
+				 sizeof(ts[i].committed)))
+			err = -EFAULT;
 		if (err)
 			break;
 	}
