@@ -267,6 +267,12 @@ SR_API int sr_ctx_set(sr_ctx *ctx, int param, uint64_t value)
 	case SR_PARAM_NOTIFY_GROW:
 		ctx->notify_grow = value != 0;
 		return 0;
+	case SR_PARAM_ALIGN:
+		if (value && (value < ctx->page || (value & (value - 1)) ||
+			      value > SIZE_MAX / 2))
+			return -EINVAL;
+		ctx->align = value;
+		return 0;
 	default:
 		return -EINVAL;
 	}

@@ -106,6 +106,7 @@ struct sr_ctx {
 	uint32_t trim_vec_max;
 	/* sr_ctx_set() */
 	uint64_t commit, chunk, watermark;
+	size_t align;			/* 0: page */
 	bool notify_grow;
 
 	_Atomic uint32_t lock;		/* pools, lists, table writers */

@@ -25,19 +25,33 @@ static int ioctl_err(int fd, unsigned long cmd, void *arg)
 	return ioctl(fd, cmd, arg) ? -errno : 0;
 }
 
-/* The lower tiers' mapping: read/write, guard(s) below each stack. */
+/*
+ * The lower tiers' mapping: read/write, guard(s) below each stack.  With an
+ * alignment, map that much more and unmap what lies outside the aligned part.
+ */
 static int map_guarded(sr_ctx *ctx, size_t stride, size_t n, size_t guard,
 		       uintptr_t *startp)
 {
 	int e = errno, r = 0;
-	size_t len = stride * n, i;
-	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+	size_t len = stride * n, extra = ctx->align > ctx->page ? ctx->align - ctx->page : 0, i;
+	char *p, *m;
 
-	if (p == MAP_FAILED) {
+	if (len > SIZE_MAX - extra)
+		return -ENOMEM;
+	m = mmap(NULL, len + extra, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+	if (m == MAP_FAILED) {
 		r = -errno;
 		errno = e;
 		return r;
+	}
+	p = m;
+	if (extra) {
+		p = (char *)(((uintptr_t)m + extra) & ~(uintptr_t)(ctx->align - 1));
+		if (p > m)
+			munmap(m, p - m);
+		if (m + len + extra > p + len)
+			munmap(p + len, m + len + extra - (p + len));
 	}
 	/* Stacks are small and sparse: a huge page would be mostly waste. */
 	madvise(p, len, MADV_NOHUGEPAGE);
@@ -89,6 +103,7 @@ int sr_stack_make(sr_ctx *ctx, size_t size, size_t guard, size_t commit,
 		reg.watermark = ctx->watermark;
 		reg.flags = STACKRES_MAP | (ctx->notify_grow ? STACKRES_NOTIFY_GROW : 0);
 		reg.user_data = (uintptr_t)user_data;
+		reg.align = ctx->align;
 		r = ioctl_err(ctx->fd, STACKRES_IOC_REGISTER, &reg);
 		start = reg.start;
 		id = reg.id;
@@ -375,6 +390,7 @@ SR_API int sr_arena_create(sr_ctx *ctx, size_t slot_size, size_t nslots, size_t 
 		ar.guard = guard;
 		ar.flags = STACKRES_MAP;
 		ar.user_data = (uintptr_t)user_data;
+		ar.align = ctx->align;
 		r = ioctl_err(ctx->fd, STACKRES_IOC_ARENA, &ar);
 		start = ar.start;
 		id = ar.id;

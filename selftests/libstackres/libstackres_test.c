@@ -321,6 +321,23 @@ static void test_stacks(void)
 		((volatile char *)sr_stack_top(stk[i]))[-1] = 1;
 	}
 	EXPECT(sr_stack_create(ctx, 0, 0, NULL, &stk[0]) == -EINVAL, "size 0");
+
+	/* Aligned: the start (the guard's bottom) found by masking any address. */
+	{
+		sr_stack *a;
+		uintptr_t start;
+
+		EXPECT(sr_ctx_set(ctx, SR_PARAM_ALIGN, 3 * page) == -EINVAL, "align 3 pages");
+		EXPECT(sr_ctx_set(ctx, SR_PARAM_ALIGN, 2 * MIB) == 0, "align 2 MiB");
+		EXPECT(sr_stack_create(ctx, 2 * MIB - 64 * KIB, 64 * KIB, NULL, &a) == 0,
+		       "aligned stack");
+		sr_ctx_set(ctx, SR_PARAM_ALIGN, 0);
+		start = (uintptr_t)sr_stack_base(a) - sr_stack_guard(a);
+		EXPECT(start % (2 * MIB) == 0, "start %#lx", (unsigned long)start);
+		EXPECT((((uintptr_t)sr_stack_top(a) - 1) & ~(2 * MIB - 1)) == start, "mask");
+		((volatile char *)sr_stack_top(a))[-1] = 1;
+		EXPECT(sr_stack_destroy(a) == 0, "destroy");
+	}
 	EXPECT(sr_ctx_destroy(ctx) == -EBUSY, "destroy with live stacks");
 }
 

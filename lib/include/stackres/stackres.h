@@ -78,7 +78,8 @@ enum sr_param {
 	SR_PARAM_COMMIT = 1,	/* stackres: bytes committed at once (0) */
 	SR_PARAM_CHUNK = 2,	/* stackres: growth step, 0 = the module's (0) */
 	SR_PARAM_WATERMARK = 3,	/* stackres: WATERMARK record at this size (0: none) */
-	SR_PARAM_NOTIFY_GROW = 4	/* stackres: a GROW record per growth step (0) */
+	SR_PARAM_NOTIFY_GROW = 4,	/* stackres: a GROW record per growth step (0) */
+	SR_PARAM_ALIGN = 5	/* every tier: alignment of a mapping's start (page) */
 };
 int sr_ctx_set(sr_ctx *ctx, int param, uint64_t value);
 
