@@ -52,11 +52,18 @@ static enum access_fault_result res_fault(struct stackres_mm *smm,
 		return ACCESS_FAULT_DECLINE;
 	}
 
-	/* min(page_down(addr), bottom - chunk), never below the guard */
+	/*
+	 * min(page_down(addr), bottom - chunk), never below the guard; with
+	 * large folios rounded down to a folio boundary, so that the chunk
+	 * can be mapped in whole folios.
+	 */
 	if (res->bottom - res->guard_top <= res->chunk)
 		bottom = res->guard_top;
 	else
 		bottom = min(page, res->bottom - res->chunk);
+	if (res->flags & STACKRES_LARGE_FOLIOS)
+		bottom = max(ALIGN_DOWN(bottom, STACKRES_FOLIO_SIZE),
+			     res->guard_top);
 
 	/* -EPERM if the task sealed the range: no growth, a FAILED record. */
 	err = anon_range_set_access(smm->mm, bottom, res->bottom,

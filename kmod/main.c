@@ -66,7 +66,7 @@ static int stackres_features(void __user *uarg, size_t usize)
 		.ioctls = GENMASK_ULL(_IOC_NR(STACKRES_IOC_LIST),
 				      _IOC_NR(STACKRES_IOC_REGISTER)),
 		.reg_flags = STACKRES_MAP | STACKRES_POPULATE |
-			     STACKRES_NOTIFY_GROW,
+			     STACKRES_NOTIFY_GROW | STACKRES_LARGE_FOLIOS,
 		.arena_flags = STACKRES_MAP,
 		.trim_flags = STACKRES_TRIM_ADDR,
 		.query_flags = STACKRES_QUERY_ADDR | STACKRES_QUERY_ANY,

@@ -52,7 +52,10 @@ static int reg_check(const struct stackres_reg *reg)
 	const u64 mask = PAGE_SIZE - 1;
 
 	if (reg->flags & ~(STACKRES_MAP | STACKRES_POPULATE |
-			   STACKRES_NOTIFY_GROW))
+			   STACKRES_NOTIFY_GROW | STACKRES_LARGE_FOLIOS))
+		return -EINVAL;
+	if ((reg->flags & STACKRES_LARGE_FOLIOS) &&
+	    reg->chunk % STACKRES_FOLIO_SIZE)
 		return -EINVAL;
 	if ((reg->start | reg->len | reg->guard | reg->commit | reg->chunk) &
 	    mask)
@@ -343,6 +346,10 @@ int stackres_register(struct stackres_file *f,
 					    ANON_ACCESS_ALL);
 	if (!err && top > start)
 		err = anon_range_set_access(mm, start, top, ANON_ACCESS_ALL);
+	/* Without transparent huge pages the flag only aligns the steps. */
+	if (!err && (reg.flags & STACKRES_LARGE_FOLIOS) &&
+	    IS_ENABLED(CONFIG_TRANSPARENT_HUGEPAGE))
+		err = anon_range_advise(mm, start, end, MADV_HUGEPAGE);
 	if (err)
 		res_free(smm, res);
 	mutex_unlock(&smm->lock);

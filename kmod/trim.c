@@ -105,6 +105,10 @@ static int trim_plan(struct stackres_file *f, const struct stackres_trim *t,
 		return -EINVAL;
 	p->lo = res->guard_top;
 	p->hi = trim_top(t->sp, t->keep, res->guard_top);
+	/* Keep whole folios: a partly unmapped one would linger, split. */
+	if (res->flags & STACKRES_LARGE_FOLIOS)
+		p->hi = max(ALIGN_DOWN(p->hi, STACKRES_FOLIO_SIZE),
+			    res->guard_top);
 	/* Nothing committed below the cut, nothing left below it: no work. */
 	if (p->hi <= res->bottom &&
 	    !test_bit(STACKRES_RES_BELOW, &res->state))

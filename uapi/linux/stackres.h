@@ -33,6 +33,17 @@
 #define STACKRES_MAP		(1U << 0)	/* module maps the range itself */
 #define STACKRES_POPULATE	(1U << 1)	/* populate pages when committing */
 #define STACKRES_NOTIFY_GROW	(1U << 2)	/* queue a GROW record per growth */
+/*
+ * v1: grow and trim at STACKRES_FOLIO_SIZE boundaries and ask for large
+ * folios (MADV_HUGEPAGE on the range), so that where the system's policy
+ * allows them (transparent_hugepage/hugepages-64kB/enabled: madvise or
+ * always) a growth step is mapped with one fault per 64 KiB, not per page.
+ * chunk must be a multiple of STACKRES_FOLIO_SIZE.
+ */
+#define STACKRES_LARGE_FOLIOS	(1U << 3)
+
+/* The step STACKRES_LARGE_FOLIOS aligns growth and trims to. */
+#define STACKRES_FOLIO_SIZE	(64 * 1024)
 
 /* struct stackres_query.flags */
 #define STACKRES_QUERY_ADDR	(1U << 0)	/* in: look up by addr, not by id */
@@ -79,7 +90,8 @@
  * @commit: in: bytes committed at the top at once
  * @chunk: in: minimum growth step, 0 = STACKRES_DEFAULT_CHUNK
  * @watermark: in: committed size that raises a WATERMARK record, 0 = none
- * @flags: in: STACKRES_MAP | STACKRES_POPULATE | STACKRES_NOTIFY_GROW
+ * @flags: in: STACKRES_MAP | STACKRES_POPULATE | STACKRES_NOTIFY_GROW |
+ *	STACKRES_LARGE_FOLIOS (v1)
  * @id: out: reservation id, never 0, unique among this file's
  * @user_data: in, v1: the caller's cookie; QUERY, LIST and every record of
  *	the reservation return it
