@@ -252,6 +252,121 @@ static void growth_stackres_case(const char *name, const char *base,
 	report(name, "ns/page", base, v, n);
 }
 
+/*
+ * STACKRES_LARGE_FOLIOS: 8 MiB above a 64 KiB guard, placed 64 KiB-aligned
+ * so that every growth step is made of whole 64 KiB folios (the guest's
+ * hugepages-64kB policy is madvise: qemu/init).  Registers the stack and
+ * returns its top, or 0 with *why set.
+ */
+#define FOLIO	STACKRES_FOLIO_SIZE
+
+static char *folio_stack(int fd, uint32_t flags, size_t len, long *err)
+{
+	struct stackres_reg r = {
+		.len = len + FOLIO, .guard = FOLIO, .align = FOLIO,
+		.flags = STACKRES_MAP | STACKRES_LARGE_FOLIOS | flags,
+	};
+
+	if (ioctl(fd, STACKRES_IOC_REGISTER, &r)) {
+		*err = errno;
+		return NULL;
+	}
+	return (char *)(uintptr_t)(r.start + r.len);
+}
+
+static void growth_folios_case(const char *name, uint32_t flags)
+{
+	const char *why = stackres_absent();
+	int n = reps(9), fd;
+	double v[n];
+
+	if (why) {
+		report_na(name, "ns/page", "growth-lazy", "%s", why);
+		return;
+	}
+	fd = sr_open();
+	for (int i = 0; i < n; i++) {
+		long err = 0;
+		char *top = folio_stack(fd, flags, GROW_LEN, &err);
+
+		if (!top) {
+			report_na(name, "ns/page", "growth-lazy",
+				  "REGISTER|LARGE_FOLIOS: %s", strerror(err));
+			close(fd);
+			return;
+		}
+		v[i] = time_touch(top, GROW_LEN);
+		munmap(top - GROW_LEN - FOLIO, GROW_LEN + FOLIO);
+	}
+	close(fd);
+	report(name, "ns/page", "growth-lazy", v, n);
+}
+
+/*
+ * What growth costs in memory: resident bytes of a stack after a shallow
+ * dive (3 pages touched below its top), by mincore() over the stack.
+ */
+#define DIVE_PAGES	3
+#define DIVE_LEN	(1UL << 20)
+
+static double resident_bytes(char *top, size_t len)
+{
+	unsigned char vec[DIVE_LEN / 4096];
+	size_t pages = len / PG, n = 0;
+
+	if (pages > sizeof(vec) || mincore(top - len, len, vec))
+		return -1;
+	for (size_t i = 0; i < pages; i++)
+		n += vec[i] & 1;
+	return (double)n * PG;
+}
+
+static void resident_case(const char *name, int kind)
+{
+	int n = reps(3), fd = -1;
+	double v[n];
+
+	if (kind && stackres_absent()) {
+		report_na(name, "bytes", "resident-lazy", "%s",
+			  stackres_absent());
+		return;
+	}
+	if (kind)
+		fd = sr_open();
+	for (int i = 0; i < n; i++) {
+		char *top, *map;
+		long err = 0;
+		uint64_t start = 0;
+		size_t maplen = DIVE_LEN + FOLIO;
+
+		if (kind == 0) {
+			map = mmap(NULL, maplen, PROT_READ | PROT_WRITE,
+				   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+				   -1, 0);
+			top = map == MAP_FAILED ? NULL : map + maplen;
+		} else if (kind == 1) {
+			top = sr_register(fd, &start, maplen, FOLIO, 0, 0,
+					  STACKRES_MAP) < 0 ? NULL :
+				(char *)(uintptr_t)start + maplen;
+		} else {
+			top = folio_stack(fd, 0, DIVE_LEN, &err);
+		}
+		if (!top) {
+			report_na(name, "bytes", "resident-lazy",
+				  "creating the stack failed");
+			if (fd >= 0)
+				close(fd);
+			return;
+		}
+		touch_down(top, DIVE_PAGES * PG);
+		v[i] = resident_bytes(top, DIVE_LEN);
+		munmap(top - maplen, maplen);
+	}
+	if (fd >= 0)
+		close(fd);
+	report(name, "bytes", "resident-lazy", v, n);
+}
+
 /* SIGSEGV growth: the handler mprotects sv_step pages at the fault. */
 static volatile uintptr_t sv_lo, sv_hi;
 static volatile unsigned long sv_step;
@@ -451,6 +566,12 @@ static void bench_growth(void)
 	growth_stackres_case("growth-stackres-chunk1", "growth-lazy", PG, 0);
 	growth_stackres_case("growth-stackres-populate", "growth-lazy", 0,
 			     STACKRES_POPULATE);
+	growth_folios_case("growth-stackres-folios", 0);
+	growth_folios_case("growth-stackres-folios-populate",
+			   STACKRES_POPULATE);
+	resident_case("resident-lazy", 0);
+	resident_case("resident-stackres", 1);
+	resident_case("resident-stackres-folios", 2);
 	growth_sigsegv_case("growth-sigsegv", 1);
 	growth_sigsegv_case("growth-sigsegv-16", 16);
 	growth_growsdown();
@@ -942,6 +1063,11 @@ static const char *const case_list[][3] = {
 	{ "growth-stackres", "ns/page", "growth-lazy" },
 	{ "growth-stackres-chunk1", "ns/page", "growth-lazy" },
 	{ "growth-stackres-populate", "ns/page", "growth-lazy" },
+	{ "growth-stackres-folios", "ns/page", "growth-lazy" },
+	{ "growth-stackres-folios-populate", "ns/page", "growth-lazy" },
+	{ "resident-lazy", "bytes", "resident-lazy" },
+	{ "resident-stackres", "bytes", "resident-lazy" },
+	{ "resident-stackres-folios", "bytes", "resident-lazy" },
 	{ "growth-sigsegv", "ns/page", "growth-lazy" },
 	{ "growth-sigsegv-16", "ns/page", "growth-lazy" },
 	{ "growth-growsdown", "ns/page", "growth-lazy" },
