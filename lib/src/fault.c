@@ -265,7 +265,13 @@ static void segv_handler(int sig, siginfo_t *si, void *uc)
 			sr_synth_push(ctx, &f);
 		if (ctx->fault_fn)
 			ctx->fault_fn(&f, si, uc, ctx->fault_arg);
-		/* It returned: the access would fault again.  Let it kill. */
+		/*
+		 * It returned.  A failed growth may be the program's own doing
+		 * (committed memory it made PROT_NONE): the previous handler
+		 * may know it.  An overflow would fault again: let it kill.
+		 */
+		if (f.kind == SR_FAULT_GROW_FAILED)
+			break;
 		report(&f);
 		set_default();
 		errno = e;

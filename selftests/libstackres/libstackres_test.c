@@ -83,6 +83,8 @@ static sigjmp_buf *volatile fault_jmp;
 static sigjmp_buf thread_jmp;		/* the thread cache's overflow test */
 static struct sr_fault thread_fault;
 
+static volatile int fault_returns;	/* leave it to the library */
+
 static void on_fault(const struct sr_fault *f, void *si, void *uc, void *arg)
 {
 	(void)si;
@@ -94,7 +96,7 @@ static void on_fault(const struct sr_fault *f, void *si, void *uc, void *arg)
 	}
 	last_fault = *f;
 	faults++;
-	if (fault_jmp)
+	if (fault_jmp && !fault_returns)
 		siglongjmp(*fault_jmp, 1);
 }
 
@@ -184,7 +186,7 @@ static uint64_t total(void)
 /* ---- records ---- */
 
 struct seen {
-	int overflow, grow, watermark, failed, lost_records, other;
+	int overflow, grow, watermark, failed, lost_records, other, failed_err;
 	uint64_t lost;
 	struct sr_event last_overflow, last_grow;
 	int user, kernel;
@@ -221,7 +223,7 @@ static void ev_watermark(const struct sr_event *e, void *arg)
 static void ev_failed(const struct sr_event *e, void *arg)
 {
 	((struct seen *)arg)->failed++;
-	(void)e;
+	((struct seen *)arg)->failed_err = e->err;
 }
 
 static void ev_lost(const struct sr_event *e, void *arg)
@@ -404,6 +406,48 @@ static void test_not_ours(void)
 	EXPECT(prev_classified.kind == SR_FAULT_NOT_OURS, "classified %d",
 	       prev_classified.kind);
 	munmap(p, page);
+}
+
+/* stackres: a fault in a reservation above its guard that the module cannot commit. */
+static void test_grow_failed(void)
+{
+	struct seen s = { 0 };
+	sigjmp_buf jb;
+	sr_stack *st;
+	uintptr_t top, p;
+
+	if (tier != SR_TIER_STACKRES)
+		SKIP_TEST("no growth below the stackres tier");
+	EXPECT(sr_stack_create(ctx, 256 * KIB, 0, &grow_cookie, &st) == 0, "create");
+	top = (uintptr_t)sr_stack_top(st);
+	p = top - page;
+	*(volatile char *)p = 1;		/* commits the top 64 KiB */
+	/* committed memory the program makes inaccessible itself */
+	EXPECT(mprotect((void *)p, page, PROT_NONE) == 0, "mprotect");
+	drain(&s);
+	EXPECT(store_faults(p), "the store faulted");
+	EXPECT(last_fault.kind == SR_FAULT_GROW_FAILED && last_fault.stack == st &&
+	       last_fault.user_data == &grow_cookie && last_fault.committed == 64 * KIB,
+	       "kind %d stack %p user_data %p committed %zu", last_fault.kind,
+	       (void *)last_fault.stack, last_fault.user_data, last_fault.committed);
+	memset(&s, 0, sizeof(s));
+	drain(&s);
+	EXPECT(s.failed == 1 && s.failed_err == EACCES, "one FAILED record, %d, err %d",
+	       s.failed, s.failed_err);
+
+	/* The callback returns: the previous handler gets the fault. */
+	prev_calls = 0;
+	fault_returns = 1;
+	fault_jmp = &jb;
+	if (!sigsetjmp(prev_jmp, 1))
+		*(volatile char *)p = 1;
+	fault_jmp = NULL;
+	fault_returns = 0;
+	EXPECT(prev_calls == 1 && prev_addr == p, "passed on: %d calls", prev_calls);
+	EXPECT(prev_classified.kind == SR_FAULT_GROW_FAILED, "kind %d",
+	       prev_classified.kind);
+	drain(&s);
+	EXPECT(sr_stack_destroy(st) == 0, "destroy");
 }
 
 static void test_records(void)
@@ -758,6 +802,7 @@ static const struct {
 	{ "overflow_exact_address", test_overflow_exact },
 	{ "overflow_by_recursion", test_overflow_recursion },
 	{ "fault_not_ours_chains", test_not_ours },
+	{ "grow_failed", test_grow_failed },
 	{ "records", test_records },
 	{ "records_lost", test_lost },
 	{ "trim_and_committed", test_trim },
