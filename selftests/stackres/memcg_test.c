@@ -2,7 +2,7 @@
 /*
  * Kernel memory that /dev/stackres allocates for a caller is charged to the
  * caller's memory cgroup (stackres(4), NOTES, "Memory accounting"): the per-file
- * event ring (256 records of 32 bytes = 8 KiB), the file's and the mm's
+ * event ring (256 records of 64 bytes = 16 KiB), the file's and the mm's
  * state, every reservation and the id/tree nodes that index it.
  *
  * The test moves itself into a fresh cgroup v2 group and watches
@@ -39,7 +39,7 @@
 #define CG_ROOT		"/sys/fs/cgroup"
 #define CG		CG_ROOT "/stackres-memcg-test"
 
-/* Event ring per file: STACKRES_QUEUE_LEN records of 32 bytes. */
+/* A floor for the event ring per file (256 records of 64 bytes): half of it. */
 #define SR_RING		(256 * 32)
 #define SR_NFILES	256
 #define SR_NRES		2048
