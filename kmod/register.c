@@ -75,8 +75,8 @@ static int reg_check(const struct stackres_reg *reg)
  * Cut an over-sized mapping [addr, addr + mlen) made by res_map() down to
  * the @len bytes from @start, its aligned part.  Under mmap_lock held for
  * writing, and only if no unmap in the process can have replaced it since
- * *@seq: else the excess stays mapped (PROT_NONE or read/write, never
- * faulted, MAP_NORESERVE), which costs address space and nothing else.
+ * *@seq: else the excess stays mapped (PROT_NONE, MAP_NORESERVE), which
+ * costs address space and nothing else.
  * *@seq then moves past our own unmaps, so that they do not count against
  * the mapping later.
  */
