@@ -13,6 +13,7 @@
  *   SR_TEST_EXPECT_EXIT_FREE  1 or 0: whether the thread cache must find
  *                             exit_free(2) (unset: not checked)
  *   SR_TEST_THREADS           threads of the thread cache test (200)
+ *   SR_TEST_CHURN_MS          how long the churn test runs (1000)
  *   LIBSTACKRES_TIER          the library's own: the highest tier to use
  *
  * --trace463 runs the program again under ptrace with system call 463
@@ -84,12 +85,19 @@ static sigjmp_buf thread_jmp;		/* the thread cache's overflow test */
 static struct sr_fault thread_fault;
 
 static volatile int fault_returns;	/* leave it to the library */
+/* The churn test's threads (pthreads, with TLS of their own). */
+static __thread sigjmp_buf *tl_jmp;
+static __thread struct sr_fault tl_fault;
 
 static void on_fault(const struct sr_fault *f, void *si, void *uc, void *arg)
 {
 	(void)si;
 	(void)uc;
 	(void)arg;
+	if (tl_jmp) {
+		tl_fault = *f;
+		siglongjmp(*tl_jmp, 1);
+	}
 	if (f->user_data == &tcache_cookie) {
 		thread_fault = *f;
 		siglongjmp(thread_jmp, 1);
@@ -755,6 +763,100 @@ static void test_tcache(void)
 	EXPECT(sr_tcache_destroy(c) == 0, "destroy");
 }
 
+/*
+ * ---- classification while other threads create and destroy stacks ----
+ * Each thread keeps up to 256 stacks of random sizes and guards, replaces
+ * one at random in every step and, every 8th step, stores at a random
+ * guard address of a live one: the fault must name exactly it.  This
+ * exercises the lookup table's growth and tombstones (and REGISTER and
+ * UNREGISTER on stackres) under the handler.
+ */
+#define CHURN_SLOTS	256
+
+struct churn {
+	unsigned int seed;
+	long ops, checked, bad;
+	int err;
+};
+
+static volatile int churn_stop;
+
+static void *churn_thread(void *arg)
+{
+	struct churn *c = arg;
+	sr_stack *live[CHURN_SLOTS] = { 0 };
+	sigjmp_buf jb;
+	int i, r;
+
+	if (sr_thread_altstack(0)) {
+		c->err = -1;
+		return NULL;
+	}
+	while (!churn_stop && !c->err) {
+		i = rand_r(&c->seed) % CHURN_SLOTS;
+		if (live[i]) {
+			c->err = sr_stack_destroy(live[i]);
+			live[i] = NULL;
+		} else {
+			r = sr_stack_create(ctx, 16 * KIB * (1 + rand_r(&c->seed) % 4),
+					    page * (1 + rand_r(&c->seed) % 40), &live[i],
+					    &live[i]);
+			c->err = r;
+		}
+		c->ops++;
+		if (live[i] && !(c->ops & 7)) {
+			char *g = (char *)sr_stack_base(live[i]) - 1 -
+				rand_r(&c->seed) % sr_stack_guard(live[i]);
+
+			tl_jmp = &jb;
+			if (!sigsetjmp(jb, 1)) {
+				*(volatile char *)g = 1;
+				c->bad++;		/* no fault */
+			} else if (tl_fault.kind != SR_FAULT_OVERFLOW ||
+				   tl_fault.stack != live[i] ||
+				   tl_fault.user_data != &live[i] || tl_fault.addr != g) {
+				c->bad++;
+			}
+			tl_jmp = NULL;
+			c->checked++;
+		}
+	}
+	for (i = 0; i < CHURN_SLOTS; i++)
+		if (live[i] && sr_stack_destroy(live[i]))
+			c->err = -1;
+	sr_thread_altstack_free();
+	return NULL;
+}
+
+static void test_churn(void)
+{
+	int ms = getenv("SR_TEST_CHURN_MS") ? atoi(getenv("SR_TEST_CHURN_MS")) : 1000;
+	struct churn c[3];
+	pthread_t t[3];
+	struct seen s = { 0 };
+	long ops = 0, checked = 0;
+	int i;
+
+	churn_stop = 0;
+	for (i = 0; i < 3; i++) {
+		memset(&c[i], 0, sizeof(c[i]));
+		c[i].seed = 1234 + i;
+		EXPECT(pthread_create(&t[i], NULL, churn_thread, &c[i]) == 0, "pthread_create");
+	}
+	usleep(ms * 1000);
+	churn_stop = 1;
+	for (i = 0; i < 3; i++) {
+		pthread_join(t[i], NULL);
+		EXPECT(c[i].err == 0 && c[i].bad == 0, "thread %d: error %d, %ld of %ld wrong",
+		       i, c[i].err, c[i].bad, c[i].checked);
+		ops += c[i].ops;
+		checked += c[i].checked;
+	}
+	EXPECT(checked > 0, "some faults checked");
+	printf("# %ld creates and destroys, %ld overflows classified\n", ops, checked);
+	drain(&s);
+}
+
 /* ---- the alternate stack helper, on a pthread ---- */
 
 static void *altstack_thread(void *arg)
@@ -810,6 +912,7 @@ static const struct {
 	{ "arena", test_arena },
 	{ "thread_cache", test_tcache },
 	{ "altstack_pthread", test_altstack },
+	{ "classify_under_churn", test_churn },
 	{ "teardown", test_teardown },
 };
 
