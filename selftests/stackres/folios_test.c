@@ -161,6 +161,7 @@ TEST_F(folios, aligned_trim)
 	top = r.start + r.len;
 	EXPECT_FALSE(SR_TRY(SR_WRITE(r.start + FOLIO, 1)));
 	EXPECT_EQ(MIB, committed(self->fd, r.id));
+	EXPECT_FALSE(SR_TRY(SR_WRITE(top - 100, 1)));
 
 	/* Cut 3 pages into a folio: that folio stays whole. */
 	EXPECT_EQ(0, sr_trim(self->fd, r.id, top - 2 * FOLIO - 3 * PG, 0));
@@ -170,8 +171,11 @@ TEST_F(folios, aligned_trim)
 	EXPECT_EQ(2 * FOLIO, committed(self->fd, r.id));
 	EXPECT_EQ(0, sr_trim(self->fd, r.id, top - PG, 0));
 	EXPECT_EQ(FOLIO, committed(self->fd, r.id));
-	if (folios_available())
+	/* The top folio, touched, is whole; the bottom one is gone. */
+	if (folios_available()) {
 		EXPECT_EQ((long)(FOLIO / PG), sr_resident(sr_ptr(top - FOLIO), FOLIO));
+		EXPECT_EQ(0, sr_resident(sr_ptr(r.start + FOLIO), FOLIO));
+	}
 }
 
 TEST_HARNESS_MAIN
