@@ -4,17 +4,19 @@
  * that coroutine only.
  *
  * The handler runs on the worker's sigaltstack (the faulting stack has no
- * room left).  For stackres stacks it asks the kernel which reservation the
- * fault address belongs to (STACKRES_IOC_QUERY with STACKRES_QUERY_ADDR, a
- * plain system call, fine in a handler); the reservation's top holds a
- * pointer to the runtime's gr_stack, whose owner is the coroutine.  For
- * other stacks it checks the current coroutine's guard bounds; on
- * SIGSEGV-grown stacks (GR_STACKS_SIGSEGV) a fault between the guard and the
- * read/write part is growth instead: the handler mprotects and returns to
- * retry the access.  On an overflow, instead of returning into an access
- * that would fault again, it restores the signal mask the fault interrupted
- * and switches to the worker's scheduler, marking the coroutine dead; the
- * signal frame on the altstack is simply abandoned.
+ * room left).  For stackres stacks one system call (fine in a handler)
+ * answers everything: STACKRES_IOC_QUERY by address (STACKRES_QUERY_ADDR |
+ * STACKRES_QUERY_ANY: any reservation of the process) says whether si_addr
+ * lies in a reservation, whether it is ours (not FOREIGN), which gr_stack
+ * (user_data), whether it hit the guard (GUARD; else the kernel could not
+ * commit) and how much was committed.  For other stacks it checks the
+ * current coroutine's guard bounds; on SIGSEGV-grown stacks
+ * (GR_STACKS_SIGSEGV) a fault between the guard and the read/write part is
+ * growth instead: the handler mprotects and returns to retry the access.
+ * On an overflow, instead of returning into an access that would fault
+ * again, it restores the signal mask the fault interrupted and switches to
+ * the worker's scheduler, marking the coroutine dead; the signal frame on
+ * the altstack is simply abandoned.
  * Faults that are not a coroutine's stack get the default action.
  */
 #include <linux/stackres.h>
@@ -54,25 +56,26 @@ static void segv_handler(int sig, siginfo_t *si, void *ucv)
 	uintptr_t a = (uintptr_t)si->si_addr;
 	struct gr_stack *st = NULL;
 	int status = GR_KILLED_OVERFLOW;
+	size_t committed = 0;
 
 	(void)sig;
+	/* Only a fault has an address (not kill() or sigqueue()). */
+	if (si->si_code != SEGV_ACCERR && si->si_code != SEGV_MAPERR)
+		c = NULL;
 	/* SIGSEGV-grown stacks: a touch below the read/write part grows it. */
 	if (c && gr_rt.skind == GR_SK_SIGSEGV && gr_stack_grow(c->stack, a))
 		return;		/* the access is retried */
 	if (c && gr_rt.skind == GR_SK_STACKRES) {
 		struct stackres_query q = {
-			.flags = STACKRES_QUERY_ADDR,
+			.flags = STACKRES_QUERY_ADDR | STACKRES_QUERY_ANY,
 			.addr = a,
 		};
 
-		if (!gr_sys3(SYS_ioctl, gr_rt.srfd, STACKRES_IOC_QUERY, &q)) {
-			struct gr_stack_top *top = (struct gr_stack_top *)
-				(uintptr_t)(q.start + q.len - GR_TOP_RESERVED);
-
-			if (top->magic == GR_TOP_MAGIC)
-				st = top->stack;
-			/* Above the guard: the kernel could not commit (FAILED). */
-			if (a >= q.start + q.guard)
+		if (!gr_sys3(SYS_ioctl, gr_rt.srfd, STACKRES_IOC_QUERY, &q) &&
+		    !(q.flags & STACKRES_QUERY_FOREIGN)) {
+			st = (struct gr_stack *)(uintptr_t)q.user_data;
+			committed = q.committed;
+			if (!(q.flags & STACKRES_QUERY_GUARD))
 				status = GR_KILLED_GROWFAIL;
 		}
 	} else if (c && a >= c->stack->start && a < c->stack->start + c->stack->guard) {
@@ -82,16 +85,16 @@ static void segv_handler(int sig, siginfo_t *si, void *ucv)
 		st = c->stack;		/* gr_stack_grow's mprotect failed */
 		status = GR_KILLED_GROWFAIL;
 	}
-	if (!st || st != c->stack) {
-		/* Not a coroutine stack fault: crash as without the runtime. */
+	if (!c || st != c->stack) {
+		/* Not the running coroutine's stack: crash as without the runtime. */
 		default_action();
 		return;
 	}
 	c->status = status;
 	c->fault_addr = a;
-	st->fault_addr = a;
-	st->fault_seq = c->seq;
-	atomic_store(&st->fault_mark, 1);
+	c->fault_committed = gr_rt.skind == GR_SK_STACKRES ? committed :
+		gr_stack_committed(st);
+	c->fault_tid = gr_sys0(SYS_gettid);
 	/* We never return through sigreturn: unblock SIGSEGV ourselves. */
 	gr_sys4(SYS_rt_sigprocmask, SIG_SETMASK, &uc->uc_sigmask, NULL, 8);
 	w->pending = GR_P_KILLED;

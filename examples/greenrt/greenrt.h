@@ -12,9 +12,10 @@
  * the coroutine that hit its guard (only that one), WATERMARK is logged, and
  * parked coroutines' stacks are trimmed back to what they use.
  *
- * Without /dev/stackres or exit_free (or with GREENRT_FALLBACK=1 in the
- * environment) the same API runs on plain guarded mmap stacks (fully
- * read/write, guard page by mprotect) and pthreads.
+ * Without /dev/stackres (ABI version 1) or exit_free (or with
+ * GREENRT_FALLBACK=1 in the environment) the same API runs on plain guarded
+ * mmap stacks (fully read/write, guard page by mprotect) and pthreads;
+ * gr_mode_reason() says why.
  *
  * Threads: gr_init(), gr_start(), gr_stop(), gr_shutdown(), gr_wait_*() and
  * gr_join() may be called from ordinary (pthread) threads; gr_spawn(),
@@ -84,7 +85,13 @@ struct gr_stats {
 	uint64_t spawned, finished, killed;
 	uint64_t switches;
 	uint64_t stacks_created, stacks_reused;
-	uint64_t trims_parked, trims_cached;	/* TRIM (or MADV_DONTNEED) calls */
+	/*
+	 * Stacks trimmed.  Stackres: TRIM_VEC entries whose written-back
+	 * committed ends at the cut (trimmed there, or already ending
+	 * exactly there: without asking first the two look alike);
+	 * other stacks: MADV_DONTNEED calls.
+	 */
+	uint64_t trims_parked, trims_cached;
 	uint64_t ev_overflow, ev_watermark, ev_failed, ev_lost, ev_grow;
 	uint64_t threads_started, thread_stacks_created, thread_stacks_reused;
 	uint64_t exit_free_waits;	/* allocator slept on an exit_free word */
@@ -96,7 +103,8 @@ struct gr_stats {
 	size_t overflow_committed;
 };
 
-int gr_init(const struct gr_config *cfg);	/* 0 or -errno */
+/* 0 or -errno; GR_MODE_NATIVE without the features: -ENOTTY for a version 0 module */
+int gr_init(const struct gr_config *cfg);
 enum gr_mode gr_mode(void);		/* NATIVE or FALLBACK after gr_init */
 const char *gr_mode_reason(void);	/* why fallback was chosen ("" if native) */
 int gr_start(void);		/* start the worker threads; 0 or -errno */
@@ -138,9 +146,9 @@ void gr_wait_idle(void);
 void gr_manager_sync(void);
 
 /*
- * Sum of committed stack bytes over every coroutine stack: stackres QUERY
- * committed for reservations, the read/write size of the other stacks.
- * Updates the peak counter.
+ * Sum of committed stack bytes over every coroutine stack: for reservations
+ * the committed total of one STACKRES_IOC_LIST, for the other stacks their
+ * read/write size.  Updates the peak counter.
  */
 uint64_t gr_committed(void);
 void gr_get_stats(struct gr_stats *s);

@@ -97,41 +97,30 @@ struct gr_coro {
 	uint32_t seen_gen;		/* park_gen the manager saw in its last pass */
 	uint32_t detached;
 	int status;			/* enum gr_status once dead */
+	/* the fault that killed it: from the SIGSEGV handler or a record */
 	uintptr_t fault_addr;
+	size_t fault_committed;
+	uint32_t fault_tid;
 	unsigned long seq;
 	const char *name;
 	struct gr_coro *_Atomic joiner;	/* a coroutine sleeping in gr_join */
 };
 
-/* One coroutine stack: a stackres reservation or a guarded mmap (gr_rt.skind). */
+/*
+ * One coroutine stack: a stackres reservation or a guarded mmap (gr_rt.skind),
+ * a stack_max-aligned block.  A reservation's user_data is its gr_stack, so
+ * the kernel's answers and records lead here without a lookup.
+ */
 struct gr_stack {
 	uintptr_t start;
 	size_t len, guard;
-	uint32_t id;			/* stackres id; 0 in fallback mode */
 	_Atomic uint32_t dirty;		/* used since the last trim back to commit */
 	struct gr_coro *_Atomic owner;	/* NULL while cached */
 	struct gr_stack *next;		/* cache list */
 	uint32_t index;			/* in the registry */
 	uintptr_t low_sp;		/* fallback: lowest parked sp since the last trim */
 	uintptr_t rw_low;		/* GR_SK_SIGSEGV: lowest read/write address */
-	/* set by the SIGSEGV handler for the manager to match the record */
-	uintptr_t fault_addr;
-	unsigned long fault_seq;
-	_Atomic uint32_t fault_mark;
 };
-
-/*
- * The top of every stack carries a pointer to its gr_stack, so that the
- * SIGSEGV handler can go from a QUERY result (start, len) to the runtime's
- * objects in O(1) without locks.  Coroutines start below it.
- */
-#define GR_TOP_MAGIC	0x67727374u	/* "grst" */
-struct gr_stack_top {
-	uint32_t magic;
-	uint32_t pad;
-	struct gr_stack *stack;
-};
-#define GR_TOP_RESERVED	64	/* bytes at the top of a stack kept for it */
 
 struct gr_worker {
 	struct gr_ctx sched_ctx;	/* the worker's scheduler loop */
@@ -150,6 +139,7 @@ struct gr_rt {
 	struct gr_config cfg;
 	char reason[160];
 	int srfd;			/* /dev/stackres, -1 in fallback */
+	unsigned int trim_vec_max;	/* STACKRES_IOC_FEATURES: entries per TRIM_VEC */
 	int efd;			/* eventfd waking the manager */
 
 	/* run queue */
@@ -203,15 +193,17 @@ void gr_stats_thread(struct gr_stats *s);	/* thread.c part of the stats */
 void gr_gate_arrive(struct gr_gate *g);
 
 /* stack.c */
+#define GR_TRIM_BATCH	256	/* stacks per gr_stacks_trim() call at most */
 int gr_stacks_init(void);
 struct gr_stack *gr_stack_get(void);
 void gr_stack_put(struct gr_stack *st);
-struct gr_stack *gr_stack_by_id(uint32_t id);
 struct gr_stack *gr_stack_at(uint32_t i);
+struct gr_stack *gr_stack_of(uintptr_t addr);	/* the stack addr lies in, or NULL */
 uintptr_t gr_stack_top(const struct gr_stack *st);
-int gr_stack_trim(struct gr_stack *st, uintptr_t sp, size_t keep);
-bool gr_stack_trim_useful(struct gr_stack *st, uintptr_t sp, size_t keep);
-int gr_stack_query(const struct gr_stack *st, size_t *committed);
+/* Trim st[i] at sp[i] keeping keep bytes below; done[i]: it was cut (see stack.c). */
+unsigned int gr_stacks_trim(struct gr_stack *const *st, const uintptr_t *sp, size_t keep,
+			    unsigned int n, bool *done);
+size_t gr_stack_committed(const struct gr_stack *st);	/* not GR_SK_STACKRES */
 bool gr_stack_grow(struct gr_stack *st, uintptr_t addr);	/* GR_SK_SIGSEGV handler */
 void gr_stacks_trim_cached(void);
 void gr_stacks_destroy(void);
@@ -221,6 +213,7 @@ int gr_fault_init(void);
 int gr_fault_worker_init(struct gr_worker *w);	/* on the worker: sigaltstack */
 
 /* manager.c */
+void gr_kill_note(const struct gr_coro *c);	/* worker: a kill for the manager to report */
 int gr_manager_start(void);
 void gr_manager_stop(void);
 void gr_manager_pass(bool all);

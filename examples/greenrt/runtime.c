@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -58,6 +59,30 @@ static void defaults(struct gr_config *c)
 		c->watermark_log_max = 3;
 }
 
+/*
+ * libgreenrt makes the calls of stackres ABI version 1 (user_data, QUERY_ANY,
+ * TRIM_ADDR, TRIM_VEC, LIST, 64-byte records).  A version 0 module has no
+ * STACKRES_IOC_FEATURES (ENOTTY): say so rather than run on calls it would
+ * refuse or misread.  Switches the fd to version 1 records.
+ */
+static int stackres_probe(int fd)
+{
+	struct stackres_features f = { .version = 0 };
+	uint32_t rsize = sizeof(struct stackres_record);
+	int e;
+
+	if (!ioctl(fd, STACKRES_IOC_FEATURES, &f) && f.version >= 1 &&
+	    !ioctl(fd, STACKRES_IOC_RECORD_SIZE, &rsize)) {
+		gr_rt.trim_vec_max = f.trim_vec_max;
+		return 0;
+	}
+	e = errno == ENOTTY || !f.version ? ENOTTY : errno;
+	snprintf(gr_rt.reason, sizeof(gr_rt.reason), "/dev/stackres: %s",
+		 e != ENOTTY ? strerror(e) :
+		 "ABI version 0 (no STACKRES_IOC_FEATURES); libgreenrt needs version 1");
+	return -e;
+}
+
 int gr_init(const struct gr_config *cfg)
 {
 	const char *env = getenv("GREENRT_FALLBACK");
@@ -73,7 +98,9 @@ int gr_init(const struct gr_config *cfg)
 	fd = open("/dev/stackres", O_RDWR | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		err = errno;
-	stackres_ok = fd >= 0;
+	else
+		err = -stackres_probe(fd);
+	stackres_ok = !err;
 	exit_free_ok = gr_exit_free_available();
 	if (env && env[0] && strcmp(env, "0")) {
 		gr_rt.mode = GR_MODE_FALLBACK;
@@ -84,17 +111,24 @@ int gr_init(const struct gr_config *cfg)
 	} else if (stackres_ok && exit_free_ok) {
 		gr_rt.mode = GR_MODE_NATIVE;
 	} else {
+		size_t l;
+
+		/* A failed probe left its reason. */
+		if (fd < 0)
+			snprintf(gr_rt.reason, sizeof(gr_rt.reason), "no /dev/stackres (%s)",
+				 strerror(err));
+		l = strlen(gr_rt.reason);
+		if (!exit_free_ok)
+			snprintf(gr_rt.reason + l, sizeof(gr_rt.reason) - l,
+				 "%sno exit_free(2) (ENOSYS)", l ? ", " : "");
 		if (gr_rt.cfg.mode == GR_MODE_NATIVE) {
+			if (gr_rt.cfg.verbose >= 1)
+				fprintf(stderr, "greenrt: no native mode: %s\n", gr_rt.reason);
 			if (fd >= 0)
 				close(fd);
 			return stackres_ok ? -ENOSYS : -err;
 		}
 		gr_rt.mode = GR_MODE_FALLBACK;
-		snprintf(gr_rt.reason, sizeof(gr_rt.reason), "%s%s%s",
-			 stackres_ok ? "" : "no /dev/stackres (",
-			 stackres_ok ? "" : strerror(err),
-			 stackres_ok ? "no exit_free(2) (ENOSYS)" :
-			 exit_free_ok ? ")" : "), no exit_free(2) (ENOSYS)");
 	}
 	if (gr_rt.mode == GR_MODE_NATIVE)
 		gr_rt.srfd = fd;
@@ -252,15 +286,21 @@ void gr_shutdown(void)
 	signal(SIGSEGV, SIG_DFL);
 }
 
+/* Reservations: one STACKRES_IOC_LIST without entries gives the total. */
 uint64_t gr_committed(void)
 {
 	uint32_t i, n = atomic_load(&gr_rt.nstacks);
 	uint64_t sum = 0, peak;
-	size_t c;
 
-	for (i = 0; i < n; i++)
-		if (!gr_stack_query(gr_stack_at(i), &c))
-			sum += c;
+	if (gr_rt.skind == GR_SK_STACKRES) {
+		struct stackres_list l = { .entries = 0 };
+
+		if (!ioctl(gr_rt.srfd, STACKRES_IOC_LIST, &l))
+			sum = l.committed;
+	} else {
+		for (i = 0; i < n; i++)
+			sum += gr_stack_committed(gr_stack_at(i));
+	}
 	peak = atomic_load(&gr_rt.st_committed_peak);
 	while (sum > peak &&
 	       !atomic_compare_exchange_weak(&gr_rt.st_committed_peak, &peak, sum))

@@ -11,7 +11,7 @@
  *
  * There is no thread-local storage here (raw clone threads share libc's):
  * a coroutine finds itself from its stack pointer, because every stack is a
- * stack_max-aligned block with a struct gr_stack_top at its top.
+ * stack_max-aligned block that gr_stack_of() maps to its gr_stack.
  */
 #include <errno.h>
 #include <limits.h>
@@ -131,31 +131,19 @@ void gr_ctx_init(struct gr_ctx *ctx, void *top, void *coro)
 	ctx->sp = f;
 }
 
-static struct gr_stack_top *top_of(uintptr_t addr)
-{
-	uintptr_t top = (addr | (gr_rt.cfg.stack_max - 1)) + 1;
-
-	return (struct gr_stack_top *)(top - GR_TOP_RESERVED);
-}
-
 struct gr_coro *gr_self(void)
 {
 	char here;
 
-	return atomic_load(&top_of((uintptr_t)&here)->stack->owner);
+	return atomic_load(&gr_stack_of((uintptr_t)&here)->owner);
 }
 
-/* True when called on a coroutine stack (a registered, aligned block). */
+/* True when called on a coroutine stack. */
 static bool on_coroutine(void)
 {
 	char here;
-	uintptr_t start = (uintptr_t)&here & ~(gr_rt.cfg.stack_max - 1);
-	uint32_t i, n = atomic_load(&gr_rt.nstacks);
 
-	for (i = 0; i < n; i++)
-		if (gr_stack_at(i)->start == start)
-			return true;
-	return false;
+	return gr_stack_of((uintptr_t)&here);
 }
 
 unsigned long gr_coro_seq(const struct gr_coro *c)
@@ -197,9 +185,11 @@ static struct gr_coro *spawn(gr_fn fn, void *arg, bool detached)
 	c->detached = detached;
 	c->status = GR_OK;
 	c->fault_addr = 0;
+	c->fault_committed = 0;
+	c->fault_tid = 0;
 	c->name = NULL;
 	c->seq = atomic_fetch_add(&gr_rt.next_seq, 1) + 1;
-	gr_ctx_init(&c->ctx, (void *)(gr_stack_top(st) - GR_TOP_RESERVED), c);
+	gr_ctx_init(&c->ctx, (void *)gr_stack_top(st), c);
 	atomic_store(&st->owner, c);
 	atomic_fetch_add(&gr_rt.live, 1);
 	gr_stat_inc(&gr_rt.st_spawned);
@@ -218,20 +208,19 @@ int gr_go(gr_fn fn, void *arg)
 	return spawn(fn, arg, true) ? 0 : -ENOMEM;
 }
 
+/* fault_* were set by the SIGSEGV handler or, for a kernel access, the manager. */
 static void note_kill(struct gr_coro *c)
 {
 	uint32_t first = 0;
 
 	gr_stat_inc(&gr_rt.st_killed);
+	gr_kill_note(c);
 	if (c->status == GR_KILLED_OVERFLOW &&
 	    atomic_compare_exchange_strong(&gr_rt.overflow_seen, &first, 1)) {
-		size_t committed = 0;
-
-		gr_stack_query(c->stack, &committed);
 		gr_rt.overflow_seq = c->seq;
 		gr_rt.overflow_addr = c->fault_addr;
 		gr_rt.overflow_stack_start = c->stack->start;
-		gr_rt.overflow_committed = committed;
+		gr_rt.overflow_committed = c->fault_committed;
 	}
 }
 

@@ -12,6 +12,7 @@
  * dirty one rather than making a new reservation (it just has more committed).
  */
 #include <errno.h>
+#include <limits.h>
 #include <linux/stackres.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -27,14 +28,55 @@
 
 static struct gr_stack *stack_arr;	/* registry: gr_rt.cfg.max_stacks entries */
 static struct gr_stack *clean, *dirty;
+static _Atomic uint32_t held;		/* dirty stacks being trimmed (futex word) */
+/*
+ * The stack a coroutine runs on, from its stack pointer, without TLS (raw
+ * clone workers have none of their own): stacks are stack_max-aligned, so
+ * sp gives the block, and an open-addressing table maps the block's number
+ * to the registry index + 1 (0: empty).  Entries are only added (under
+ * stack_lock) until gr_stacks_destroy(), so lookups need no lock.
+ */
+static _Atomic uint32_t *stack_hash;
+static uint32_t hash_mask;
+static size_t hash_bytes;
+
+static size_t page_up(size_t v)
+{
+	return (v + GR_PAGE - 1) & ~(GR_PAGE - 1);
+}
 
 int gr_stacks_init(void)
 {
-	size_t sz = (size_t)gr_rt.cfg.max_stacks * sizeof(*stack_arr);
+	size_t n = 2;
 
-	stack_arr = gr_mmap(NULL, (sz + GR_PAGE - 1) & ~(GR_PAGE - 1),
+	while (n < 2 * (size_t)gr_rt.cfg.max_stacks)
+		n <<= 1;
+	hash_mask = n - 1;
+	hash_bytes = page_up(n * sizeof(*stack_hash));
+	stack_hash = gr_mmap(NULL, hash_bytes, PROT_READ | PROT_WRITE,
+			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE);
+	stack_arr = gr_mmap(NULL, page_up((size_t)gr_rt.cfg.max_stacks * sizeof(*stack_arr)),
 			    PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
-	return stack_arr ? 0 : -ENOMEM;
+	return stack_arr && stack_hash ? 0 : -ENOMEM;
+}
+
+static uint32_t block_of(uintptr_t addr)
+{
+	return (uint32_t)(addr / gr_rt.cfg.stack_max);
+}
+
+struct gr_stack *gr_stack_of(uintptr_t addr)
+{
+	uintptr_t start = addr & ~(uintptr_t)(gr_rt.cfg.stack_max - 1);
+	uint32_t h, i;
+
+	for (h = block_of(addr); ; h++) {
+		i = atomic_load_explicit(&stack_hash[h & hash_mask], memory_order_acquire);
+		if (!i)
+			return NULL;
+		if (stack_arr[i - 1].start == start)
+			return &stack_arr[i - 1];
+	}
 }
 
 uintptr_t gr_stack_top(const struct gr_stack *st)
@@ -43,24 +85,18 @@ uintptr_t gr_stack_top(const struct gr_stack *st)
 }
 
 /*
- * Find a free stack_max-aligned block: map twice the size, keep the aligned
- * part (plain mmap stacks, mapped with prot) or give it all back and map the
- * aligned part with STACKRES_MAP at that fixed address (reservations; EEXIST
- * if another thread took it meanwhile, then we try again).
+ * A free stack_max-aligned block for the stacks that are plain mmaps: map
+ * twice the size and unmap what lies outside the aligned part.
+ * (Reservations get theirs from REGISTER's align.)
  */
-static uintptr_t aligned_block(size_t len, int prot, bool keep)
+static uintptr_t aligned_block(size_t len, int prot)
 {
-	char *m = gr_mmap(NULL, 2 * len, keep ? prot : PROT_NONE,
-			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE);
+	char *m = gr_mmap(NULL, 2 * len, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE);
 	uintptr_t a;
 
 	if (!m)
 		return 0;
 	a = ((uintptr_t)m + len - 1) & ~(uintptr_t)(len - 1);
-	if (!keep) {
-		gr_munmap(m, 2 * len);
-		return a;
-	}
 	if (a > (uintptr_t)m)
 		gr_munmap(m, a - (uintptr_t)m);
 	if ((uintptr_t)m + 2 * len > a + len)
@@ -71,31 +107,26 @@ static uintptr_t aligned_block(size_t len, int prot, bool keep)
 static int stack_map(struct gr_stack *st)
 {
 	const struct gr_config *cfg = &gr_rt.cfg;
-	int r = -EEXIST, tries;
 
 	if (gr_rt.skind == GR_SK_STACKRES) {
-		struct stackres_reg reg;
+		/* user_data: records and QUERY answers for it lead back to st. */
+		struct stackres_reg reg = {
+			.len = cfg->stack_max,
+			.guard = cfg->stack_guard,
+			.commit = cfg->stack_commit,
+			.watermark = cfg->watermark,
+			.flags = STACKRES_MAP,
+			.user_data = (uintptr_t)st,
+			.align = cfg->stack_max,
+		};
+		int r = gr_sys3(SYS_ioctl, gr_rt.srfd, STACKRES_IOC_REGISTER, &reg);
 
-		for (tries = 0; tries < 16 && r == -EEXIST; tries++) {
-			reg = (struct stackres_reg){
-				.start = aligned_block(cfg->stack_max, PROT_NONE, false),
-				.len = cfg->stack_max,
-				.guard = cfg->stack_guard,
-				.commit = cfg->stack_commit,
-				.watermark = cfg->watermark,
-				.flags = STACKRES_MAP,
-			};
-			if (!reg.start)
-				return -ENOMEM;
-			r = gr_sys3(SYS_ioctl, gr_rt.srfd, STACKRES_IOC_REGISTER, &reg);
-		}
 		if (r)
 			return r;
 		st->start = (uintptr_t)reg.start;
-		st->id = reg.id;
 	} else if (gr_rt.skind == GR_SK_SIGSEGV) {
 		/* All PROT_NONE but the initial commit; the guard stays so. */
-		uintptr_t a = aligned_block(cfg->stack_max, PROT_NONE, true);
+		uintptr_t a = aligned_block(cfg->stack_max, PROT_NONE);
 
 		if (!a)
 			return -ENOMEM;
@@ -106,9 +137,8 @@ static int stack_map(struct gr_stack *st)
 			return -ENOMEM;
 		}
 		st->start = a;
-		st->id = 0;
 	} else {
-		uintptr_t a = aligned_block(cfg->stack_max, PROT_READ | PROT_WRITE, true);
+		uintptr_t a = aligned_block(cfg->stack_max, PROT_READ | PROT_WRITE);
 		uintptr_t low = a + cfg->stack_guard, p;
 
 		if (!a)
@@ -123,7 +153,6 @@ static int stack_map(struct gr_stack *st)
 			for (p = low; p < a + cfg->stack_max; p += GR_PAGE)
 				*(volatile char *)p = 0;
 		st->start = a;
-		st->id = 0;
 	}
 	st->len = cfg->stack_max;
 	st->guard = cfg->stack_guard;
@@ -132,9 +161,8 @@ static int stack_map(struct gr_stack *st)
 
 static struct gr_stack *stack_new(void)
 {
-	struct gr_stack_top *top;
 	struct gr_stack *st;
-	uint32_t i;
+	uint32_t i, h;
 
 	gr_lock(&gr_rt.stack_lock);
 	i = atomic_load(&gr_rt.nstacks);
@@ -148,14 +176,12 @@ static struct gr_stack *stack_new(void)
 		return NULL;
 	}
 	st->index = i;
-	/* Published last: readers of the registry see whole entries only. */
+	for (h = block_of(st->start); atomic_load(&stack_hash[h & hash_mask]); h++)
+		;
+	/* Published last: readers see whole entries only. */
+	atomic_store_explicit(&stack_hash[h & hash_mask], i + 1, memory_order_release);
 	atomic_store(&gr_rt.nstacks, i + 1);
 	gr_unlock(&gr_rt.stack_lock);
-
-	/* The top page is committed from the start (REGISTER's commit). */
-	top = (struct gr_stack_top *)(gr_stack_top(st) - GR_TOP_RESERVED);
-	top->magic = GR_TOP_MAGIC;
-	top->stack = st;
 	gr_stat_inc(&gr_rt.st_stacks_created);
 	return st;
 }
@@ -163,22 +189,29 @@ static struct gr_stack *stack_new(void)
 struct gr_stack *gr_stack_get(void)
 {
 	struct gr_stack *st;
+	uint32_t h;
 
-	gr_lock(&gr_rt.stack_lock);
-	st = clean;
-	if (st) {
-		clean = st->next;
-	} else {
-		st = dirty;
-		if (st)
-			dirty = st->next;
+	for (;;) {
+		gr_lock(&gr_rt.stack_lock);
+		st = clean;
+		if (st) {
+			clean = st->next;
+		} else {
+			st = dirty;
+			if (st)
+				dirty = st->next;
+		}
+		h = atomic_load(&held);
+		gr_unlock(&gr_rt.stack_lock);
+		if (st) {
+			gr_stat_inc(&gr_rt.st_stacks_reused);
+			return st;
+		}
+		if (!h)
+			return stack_new();
+		/* The manager is trimming cached stacks: wait for them, make none. */
+		gr_futex_wait(&held, h, -1);
 	}
-	gr_unlock(&gr_rt.stack_lock);
-	if (st) {
-		gr_stat_inc(&gr_rt.st_stacks_reused);
-		return st;
-	}
-	return stack_new();
 }
 
 void gr_stack_put(struct gr_stack *st)
@@ -192,52 +225,106 @@ void gr_stack_put(struct gr_stack *st)
 	gr_unlock(&gr_rt.stack_lock);
 }
 
-struct gr_stack *gr_stack_by_id(uint32_t id)
-{
-	uint32_t i, n = atomic_load(&gr_rt.nstacks);
-
-	for (i = 0; i < n; i++)
-		if (stack_arr[i].id == id)
-			return &stack_arr[i];
-	return NULL;
-}
-
 struct gr_stack *gr_stack_at(uint32_t i)
 {
 	return i < atomic_load(&gr_rt.nstacks) ? &stack_arr[i] : NULL;
 }
 
-int gr_stack_trim(struct gr_stack *st, uintptr_t sp, size_t keep)
+/* The lowest address a trim at sp keeps (the kernel's rule for TRIM). */
+static uintptr_t trim_cut(const struct gr_stack *st, uintptr_t sp, size_t keep)
 {
-	uintptr_t low = st->start + st->guard, end;
+	uintptr_t low = st->start + st->guard;
 
-	if (sp < low || sp > gr_stack_top(st))
-		return -EINVAL;
-	if (gr_rt.skind == GR_SK_STACKRES) {
-		struct stackres_trim t = { .id = st->id, .sp = sp, .keep = keep };
+	return sp - low > keep ? (sp - keep) & ~(GR_PAGE - 1) : low;
+}
 
-		return gr_sys3(SYS_ioctl, gr_rt.srfd, STACKRES_IOC_TRIM, &t);
-	}
+/*
+ * The stacks that are not reservations: would a trim free anything?  It
+ * changes page tables (and so flushes TLBs).  SIGSEGV-grown stacks know it
+ * from rw_low; guarded RW mmaps only from the lowest sp they were parked at
+ * since their last trim; committed stacks never trim.
+ */
+static bool trim_useful(const struct gr_stack *st, uintptr_t cut)
+{
 	if (gr_rt.skind == GR_SK_COMMITTED)
-		return 0;	/* fixed stacks: nothing is ever given back */
-	end = sp - low > keep ? (sp - keep) & ~(GR_PAGE - 1) : low;
+		return false;
+	if (gr_rt.skind == GR_SK_SIGSEGV)
+		return st->rw_low < cut;
+	return !st->low_sp || st->low_sp < cut;	/* 0: unknown, trim */
+}
+
+static int stack_trim(struct gr_stack *st, uintptr_t cut)
+{
+	uintptr_t low = st->start + st->guard;
+	int r;
+
 	if (gr_rt.skind == GR_SK_SIGSEGV) {
 		/* Only the read/write part has pages; it becomes PROT_NONE again. */
-		int r;
-
-		if (end <= st->rw_low)
-			return 0;
-		r = gr_sys3(SYS_madvise, st->rw_low, end - st->rw_low, MADV_DONTNEED);
+		r = gr_sys3(SYS_madvise, st->rw_low, cut - st->rw_low, MADV_DONTNEED);
 		if (!r)
-			r = gr_mprotect((void *)st->rw_low, end - st->rw_low, PROT_NONE);
+			r = gr_mprotect((void *)st->rw_low, cut - st->rw_low, PROT_NONE);
 		if (!r)
-			st->rw_low = end;
+			st->rw_low = cut;
 		return r;
 	}
 	/* Guarded RW mmap: free the pages; the mapping stays read/write. */
-	if (end <= low)
-		return 0;
-	return gr_sys3(SYS_madvise, low, end - low, MADV_DONTNEED);
+	return gr_sys3(SYS_madvise, low, cut - low, MADV_DONTNEED);
+}
+
+/*
+ * Reservations: no question first.  The n trims go to the kernel in
+ * STACKRES_IOC_TRIM_VEC calls, each entry by address (TRIM_ADDR: the
+ * reservation holding sp), under one mmap_lock hold; an entry with nothing
+ * committed below its cut costs no mmap_lock at all.  The committed size
+ * each entry writes back says which stacks now end at the cut (done[i]):
+ * those trimmed there, or that ended exactly there already (without asking
+ * first the two look alike).  An entry that fails is skipped.
+ */
+static unsigned int trim_reservations(struct gr_stack *const *st, const uintptr_t *sp,
+				      size_t keep, unsigned int n, bool *done)
+{
+	struct stackres_trim t[GR_TRIM_BATCH];
+	struct stackres_trim_vec v;
+	unsigned int i, from, cut = 0;
+	int r;
+
+	for (i = 0; i < n; i++) {
+		t[i] = (struct stackres_trim){
+			.flags = STACKRES_TRIM_ADDR, .sp = sp[i], .keep = keep,
+		};
+		done[i] = false;
+	}
+	for (from = 0; from < n; from += v.done + (r != 0)) {
+		v = (struct stackres_trim_vec){
+			.trims = (uintptr_t)&t[from],
+			.count = n - from < gr_rt.trim_vec_max ? n - from : gr_rt.trim_vec_max,
+			.entry_size = sizeof(t[0]),
+		};
+		r = gr_sys3(SYS_ioctl, gr_rt.srfd, STACKRES_IOC_TRIM_VEC, &v);
+		for (i = from; i < from + v.done; i++) {
+			uintptr_t c = trim_cut(st[i], sp[i], keep);
+
+			done[i] = t[i].committed == gr_stack_top(st[i]) - c;
+			cut += done[i];
+		}
+	}
+	return cut;
+}
+
+unsigned int gr_stacks_trim(struct gr_stack *const *st, const uintptr_t *sp, size_t keep,
+			    unsigned int n, bool *done)
+{
+	unsigned int i, cut = 0;
+
+	if (gr_rt.skind == GR_SK_STACKRES)
+		return trim_reservations(st, sp, keep, n, done);
+	for (i = 0; i < n; i++) {
+		uintptr_t c = trim_cut(st[i], sp[i], keep);
+
+		done[i] = trim_useful(st[i], c) && !stack_trim(st[i], c);
+		cut += done[i];
+	}
+	return cut;
 }
 
 /*
@@ -262,67 +349,49 @@ bool gr_stack_grow(struct gr_stack *st, uintptr_t addr)
 	return true;
 }
 
+/* Committed bytes of a stack that is not a reservation (LIST has those). */
+size_t gr_stack_committed(const struct gr_stack *st)
+{
+	return gr_rt.skind == GR_SK_SIGSEGV ? gr_stack_top(st) - st->rw_low :
+		st->len - st->guard;
+}
+
 /*
- * Would a TRIM at sp free anything?  A TRIM changes page tables (and so
- * flushes TLBs on every CPU running the process); skip it when nothing lies
- * below sp - keep.  Reservations: QUERY's committed is exact; SIGSEGV-grown
- * stacks: rw_low is.  Guarded RW mmaps: the lowest sp this stack was parked
- * at since its last trim is our only hint.  Committed stacks: never.
+ * Manager: trim every dirty cached stack back to the initial commit, up to
+ * GR_TRIM_BATCH at a time: off the dirty list while trimmed, so no new
+ * coroutine starts on one meanwhile (gr_stack_get() waits for them rather
+ * than make a new stack).
  */
-bool gr_stack_trim_useful(struct gr_stack *st, uintptr_t sp, size_t keep)
-{
-	uintptr_t cut = sp - st->start > keep + st->guard ?
-		(sp - keep) & ~(GR_PAGE - 1) : st->start + st->guard;
-	size_t committed;
-
-	if (gr_rt.skind == GR_SK_STACKRES)
-		return !gr_stack_query(st, &committed) &&
-			committed > gr_stack_top(st) - cut;
-	if (gr_rt.skind == GR_SK_COMMITTED)
-		return false;
-	if (gr_rt.skind == GR_SK_SIGSEGV)
-		return st->rw_low < cut;
-	return !st->low_sp || st->low_sp < cut;	/* 0: unknown, trim */
-}
-
-int gr_stack_query(const struct gr_stack *st, size_t *committed)
-{
-	if (gr_rt.skind == GR_SK_STACKRES) {
-		struct stackres_query q = { .id = st->id };
-		int r = gr_sys3(SYS_ioctl, gr_rt.srfd, STACKRES_IOC_QUERY, &q);
-
-		if (r)
-			return r;
-		*committed = q.committed;
-		return 0;
-	}
-	*committed = gr_rt.skind == GR_SK_SIGSEGV ? gr_stack_top(st) - st->rw_low :
-		     st->len - st->guard;
-	return 0;
-}
-
-/* Manager: trim every dirty cached stack back to the initial commit. */
 void gr_stacks_trim_cached(void)
 {
-	struct gr_stack *st;
+	struct gr_stack *st[GR_TRIM_BATCH];
+	uintptr_t sp[GR_TRIM_BATCH];
+	bool done[GR_TRIM_BATCH];
+	unsigned int i, n;
 
-	for (;;) {
+	do {
 		gr_lock(&gr_rt.stack_lock);
-		st = dirty;
-		if (st)
-			dirty = st->next;
+		for (n = 0; n < GR_TRIM_BATCH && dirty; n++) {
+			st[n] = dirty;
+			sp[n] = gr_stack_top(dirty);
+			dirty = dirty->next;
+		}
+		atomic_store(&held, n);
 		gr_unlock(&gr_rt.stack_lock);
-		if (!st)
+		if (!n)
 			return;
-		if (gr_stack_trim_useful(st, gr_stack_top(st), gr_rt.cfg.stack_commit) &&
-		    !gr_stack_trim(st, gr_stack_top(st), gr_rt.cfg.stack_commit))
-			gr_stat_inc(&gr_rt.st_trims_cached);
-		atomic_store(&st->dirty, 0);
+		atomic_fetch_add(&gr_rt.st_trims_cached,
+				 gr_stacks_trim(st, sp, gr_rt.cfg.stack_commit, n, done));
 		gr_lock(&gr_rt.stack_lock);
-		st->next = clean;
-		clean = st;
+		for (i = 0; i < n; i++) {
+			atomic_store(&st[i]->dirty, 0);
+			st[i]->next = clean;
+			clean = st[i];
+		}
+		atomic_store(&held, 0);
 		gr_unlock(&gr_rt.stack_lock);
-	}
+		gr_futex_wake(&held, INT_MAX);
+	} while (n == GR_TRIM_BATCH);
 }
 
 void gr_stacks_destroy(void)
@@ -331,9 +400,10 @@ void gr_stacks_destroy(void)
 
 	for (i = 0; i < n; i++)
 		gr_munmap((void *)stack_arr[i].start, stack_arr[i].len);
-	gr_munmap(stack_arr, ((size_t)gr_rt.cfg.max_stacks * sizeof(*stack_arr) +
-			      GR_PAGE - 1) & ~(GR_PAGE - 1));
+	gr_munmap(stack_arr, page_up((size_t)gr_rt.cfg.max_stacks * sizeof(*stack_arr)));
+	gr_munmap((void *)stack_hash, hash_bytes);
 	stack_arr = NULL;
+	stack_hash = NULL;
 	clean = dirty = NULL;
 	atomic_store(&gr_rt.nstacks, 0);
 }

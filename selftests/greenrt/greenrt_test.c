@@ -7,9 +7,12 @@
  *  - a coroutine that overflows its stack is killed alone: the others finish
  *    with their exact results, and a second overflow on the same worker works
  *    too (the handler restored the signal mask);
+ *  - a coroutine whose system call wrote into its guard (EFAULT, no signal)
+ *    is ended by the manager from the record (origin KERNEL);
  *  - after the manager's TRIM, parked stacks hold at most a stated bound
- *    (sum of QUERY committed), their live frames intact, and every stack
- *    crossing the watermark produced exactly one WATERMARK record;
+ *    (the committed sum of STACKRES_IOC_LIST, and QUERY per stack), their
+ *    live frames intact, and every stack crossing the watermark produced
+ *    exactly one WATERMARK record;
  *  - worker thread stacks are reused only after their exit_free store;
  *  - GREENRT_FALLBACK=1 forces the fallback mode.
  * Native tests SKIP with the reason when /dev/stackres or exit_free is absent;
@@ -406,6 +409,46 @@ TEST_F_TIMEOUT(native, trim_bound, 180)
 		ASSERT_EQ(GR_OK, gr_join(cs[i]));
 	/* frames above the trimmed part survived */
 	EXPECT_EQ(NTRIM, atomic_load(&intact));
+	gr_shutdown();
+}
+
+/* ---------------- a guard hit by the kernel ---------------- */
+
+long gr_syscall(long nr, long a, long b, long c, long d, long e, long f);	/* libgreenrt */
+static int kpipe[2];
+static _Atomic long kread_ret;
+
+static void kernel_writer(void *arg)
+{
+	char here;
+	uintptr_t guard = ((uintptr_t)&here & ~(uintptr_t)(gr_stack_size() - 1)) + 64;
+
+	/* read() copies into the guard page: EFAULT, no signal (no libc: no errno) */
+	atomic_store(&kread_ret, gr_syscall(SYS_read, kpipe[0], guard, 128, 0, 0, 0));
+	for (;;)
+		gr_yield();	/* until the manager ends it at a switch */
+}
+
+TEST_F_TIMEOUT(native, kernel_overflow, 120)
+{
+	static const char data[128] = "stackres";
+	struct gr_coro *c;
+	struct gr_stats s;
+
+	start(_metadata, GR_MODE_NATIVE, 1, 0);
+	ASSERT_EQ(0, pipe(kpipe));
+	ASSERT_EQ(sizeof(data), write(kpipe[1], data, sizeof(data)));
+	c = gr_spawn(kernel_writer, NULL);
+	ASSERT_TRUE(c != NULL);
+	EXPECT_EQ(GR_KILLED_FAULT, gr_join(c));
+	EXPECT_EQ(-EFAULT, atomic_load(&kread_ret));
+	gr_manager_sync();
+	gr_get_stats(&s);
+	EXPECT_LE(1, s.ev_overflow);
+	EXPECT_EQ(1, s.killed);
+	EXPECT_EQ(0, s.overflow_seq);	/* that one is for user-mode hits */
+	close(kpipe[0]);
+	close(kpipe[1]);
 	gr_shutdown();
 }
 
