@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * A seeded, reproducible fuzzer for the /dev/stackres ioctls (REGISTER,
- * ARENA, UNREGISTER, TRIM, QUERY, unknown numbers and sizes, read()) and
- * for exit_free(2).
+ * ARENA, UNREGISTER, TRIM, QUERY and, of ABI version 1, FEATURES,
+ * RECORD_SIZE, TRIM_VEC and LIST; unknown numbers, directions and sizes;
+ * read()) and for exit_free(2).
  *
  *	stackres_fuzz [-s SEED] [-n CALLS] [-m MAPS_EVERY] [-v]
  *	(or FUZZ_SEED, FUZZ_CALLS, FUZZ_MAPS_EVERY in the environment)
@@ -43,6 +44,27 @@
  * and unmapped at once: a mapping placed anywhere could fill a gap that
  * other targets count on being free.
  *
+ * ABI version 1: the struct size of REGISTER, ARENA, TRIM, QUERY, FEATURES,
+ * TRIM_VEC and LIST comes from the ioctl number, and every such call picks
+ * one: version 0, version 1, a size in between, larger with a zero tail,
+ * larger with a non-zero byte in the tail (E2BIG), smaller than version 0
+ * (EINVAL), larger than a page (E2BIG).  The module sees the caller's
+ * bytes up to its own size and zeros beyond ("the kernel's view"), and the
+ * prediction is made from that view; the module must write no byte beyond
+ * the caller's size (sentinels after the struct show it).  user_data comes
+ * back in QUERY, LIST and v1 records; align is honoured (checked on the
+ * address, and the excess mapping must be gone); TRIM by address finds the
+ * reservation or slot whose (start, end] holds sp and writes back the
+ * committed size (an arena slot's resident bytes: within bounds); TRIM_VEC
+ * is predicted entry by entry (the done index, the errno of the first bad
+ * entry, the model trimmed up to it); LIST's entries, totals and
+ * pagination match the model; QUERY by address with STACKRES_QUERY_ANY
+ * through either file finds the other file's reservations (FOREIGN), and
+ * GUARD says whether the address lies in a guard.  Resident bytes are
+ * checked against bounds (at most the range, at most committed for a
+ * STACKRES_MAP reservation, equal to it with STACKRES_POPULATE), since
+ * caller memory may hold pages from before it was registered.
+ *
  * exit_free() runs in a task that shares our memory (CLONE_VM, not a
  * thread, so its exit status is visible): a failing call returns and that
  * task goes on with the next call; a successful one ends it, and a new task
@@ -57,6 +79,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -303,11 +326,20 @@ static char *pa, *ro_alias;
 static char *arena, *hole, *shared_r, *file_r, *mix_r, *top_page;
 static uint64_t vdso_page, text_page, stack_page;
 
+/*
+ * Arrays of TRIM_VEC and LIST: VEC_PAGES read/write pages followed by a
+ * PROT_NONE page, and VEC_RO_PAGES read-only ones (written through an
+ * alias).
+ */
+#define VEC_PAGES	64
+#define VEC_RO_PAGES	4
+static char *vecbuf, *vec_ro, *vec_ro_alias;
+
 static int stackres_fd = -1, fd2 = -1, ef_fd = -1;
 
 static bool setup_regions(void)
 {
-	int mfd = memfd_create("fuzz", 0);
+	int mfd = memfd_create("fuzz", 0), vmfd;
 	char *p;
 
 	if (mfd < 0 || ftruncate(mfd, 8 * PG))
@@ -353,6 +385,21 @@ static bool setup_regions(void)
 		 MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED)
 		return false;
 	mix_r = p;
+
+	p = mmap(NULL, (VEC_PAGES + 1) * PG, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED || mprotect(p + VEC_PAGES * PG, PG, PROT_NONE))
+		return false;
+	vecbuf = p;
+	vmfd = memfd_create("fuzz-vec", 0);
+	if (vmfd < 0 || ftruncate(vmfd, VEC_RO_PAGES * PG))
+		return false;
+	vec_ro = mmap(NULL, VEC_RO_PAGES * PG, PROT_READ, MAP_SHARED, vmfd, 0);
+	vec_ro_alias = mmap(NULL, VEC_RO_PAGES * PG, PROT_READ | PROT_WRITE, MAP_SHARED,
+			    vmfd, 0);
+	close(vmfd);
+	if (vec_ro == MAP_FAILED || vec_ro_alias == MAP_FAILED)
+		return false;
 
 	/* The last page of the user address space, if it is free (ASLR). */
 	p = mmap((void *)(uintptr_t)(task_size - PG), PG, PROT_READ | PROT_WRITE,
@@ -416,6 +463,8 @@ struct res {
 	uint64_t slot;		/* arena: bytes per slot; reservation: 0 */
 	uint64_t ovf_lo, ovf_hi;
 	long last_hit;		/* call index of the last guard hit foreseen */
+	uint64_t user_data;	/* as the module saw it at REGISTER or ARENA */
+	bool below;		/* may hold pages below its committed bottom */
 	uint32_t flags;
 };
 
@@ -434,12 +483,39 @@ static int find_res_addr(uint64_t a, int fd)
 	return -1;
 }
 
-static int find_res_id(uint32_t id)
+static int find_res_id_fd(uint32_t id, int fd)
 {
 	int i;
 
 	for (i = 0; i < nlive; i++)
-		if (live[i].fd == 1 && live[i].id == id)
+		if (live[i].fd == fd && live[i].id == id)
+			return i;
+	return -1;
+}
+
+static int find_res_id(uint32_t id)
+{
+	return find_res_id_fd(id, 1);
+}
+
+/* TRIM by address: the reservation or arena of file @fd whose (start, end] holds @sp. */
+static int find_res_sp(uint64_t sp, int fd)
+{
+	int i;
+
+	for (i = 0; i < nlive; i++)
+		if (live[i].fd == fd && sp > live[i].start && sp <= live[i].end)
+			return i;
+	return -1;
+}
+
+/* Any file's reservation that holds @a (QUERY with STACKRES_QUERY_ANY). */
+static int find_res_any(uint64_t a)
+{
+	int i;
+
+	for (i = 0; i < nlive; i++)
+		if (a >= live[i].start && a < live[i].end)
 			return i;
 	return -1;
 }
@@ -473,6 +549,12 @@ static void model_touch(struct res *r, uint64_t a)
 		nb = r->guard_top;
 	else if (r->bottom - r->chunk < nb)
 		nb = r->bottom - r->chunk;
+	/* Large folios: down to a folio boundary, never into the guard. */
+	if (r->flags & STACKRES_LARGE_FOLIOS) {
+		nb &= ~(uint64_t)(STACKRES_FOLIO_SIZE - 1);
+		if (nb < r->guard_top)
+			nb = r->guard_top;
+	}
 	r->bottom = nb;
 	r->steps++;
 	if (r->end - r->bottom > r->peak)
@@ -712,6 +794,7 @@ static const char *ename(int e)
 	case EAGAIN: return "EAGAIN";
 	case EINTR: return "EINTR";
 	case ENOSYS: return "ENOSYS";
+	case E2BIG: return "E2BIG";
 	}
 	snprintf(buf, sizeof(buf), "errno %d", e);
 	return buf;
@@ -728,11 +811,13 @@ static void eset_str(uint64_t set, char *buf, size_t size)
 				 buf[0] ? "|" : "", ename(e));
 }
 
-enum op { OP_REG, OP_UNREG, OP_TRIM, OP_QUERY, OP_ARENA, OP_UNKNOWN, OP_READ,
-	  OP_TOUCH, OP_REOPEN, OP_EXIT_FREE, OP_NR };
+enum op { OP_REG, OP_UNREG, OP_TRIM, OP_QUERY, OP_ARENA, OP_TRIMVEC, OP_LIST,
+	  OP_FEATURES, OP_RECSIZE, OP_UNKNOWN, OP_READ, OP_TOUCH, OP_REOPEN,
+	  OP_EXIT_FREE, OP_NR };
 static const char *const op_name[OP_NR] = {
-	"REGISTER", "UNREGISTER", "TRIM", "QUERY", "ARENA", "unknown-ioctl", "read",
-	"touch", "reopen", "exit_free",
+	"REGISTER", "UNREGISTER", "TRIM", "QUERY", "ARENA", "TRIM_VEC", "LIST",
+	"FEATURES", "RECORD_SIZE", "unknown-ioctl", "read", "touch", "reopen",
+	"exit_free",
 };
 
 /* counts[op][errno], errno < 64 (0 = success); acounts: those on an arena */
@@ -774,12 +859,21 @@ static void print_counts(int op)
 	print_counts_of(counts, op, "");
 }
 
+/*
+ * A failed call that legitimately changed memory (TRIM_VEC: the entries
+ * before the bad one are trimmed): the maps are taken again, not compared.
+ */
+static bool failure_changes;
+
 /* Common tail of one call: errno against the set, maps after failure. */
 static bool check_outcome(long idx, int op, long ret, int err, uint64_t expect,
 			  const char *what)
 {
 	char want[128];
 	int got = ret < 0 ? err : 0;
+	bool changes = failure_changes;
+
+	failure_changes = false;
 
 	if (got < 64) {
 		counts[op][got]++;
@@ -794,7 +888,9 @@ static bool check_outcome(long idx, int op, long ret, int err, uint64_t expect,
 		FAIL("call %ld %s: got %s, expected %s (%s)", idx, op_name[op],
 		     ename(got), want, what);
 	}
-	if (got && !maps_after_failure(idx, false))
+	if (got && changes)
+		maps_dirty = true;
+	else if (got && !maps_after_failure(idx, false))
 		FAIL("calls %ld..%ld: /proc/self/maps changed by a failed call "
 		     "(last: %s %s)", maps_since, idx, op_name[op], what);
 	if (!got)
@@ -803,53 +899,264 @@ static bool check_outcome(long idx, int op, long ret, int err, uint64_t expect,
 }
 
 /* ------------------------------------------------------------------ */
+/* Size-extensible structs (ABI version 1)                              */
+
+/*
+ * The size a call passes in its ioctl number: what the module reads of
+ * the struct, and what it may write back.
+ */
+enum szcls { SZ_V0, SZ_V1, SZ_MID, SZ_BIG0, SZ_BIGX, SZ_SMALL, SZ_HUGE, SZ_NR };
+static const char *const sz_name[SZ_NR] = {
+	"v0", "v1", "between", "larger", "larger-nonzero", "too-small", "over-a-page",
+};
+
+static uint64_t sz_counts[OP_NR][SZ_NR];
+
+struct ext {
+	size_t usize, ver0, ksize;
+	enum szcls cls;
+	size_t bad_at;		/* SZ_BIGX: the non-zero byte of the tail */
+	unsigned int cmd;
+};
+
+#define IOC_SIZE_MAX	((1u << _IOC_SIZEBITS) - 1)
+
+static void ext_pick(struct ext *x, unsigned int known, size_t ver0, size_t ksize)
+{
+	unsigned int w = rn(100);
+
+	x->ver0 = ver0;
+	x->ksize = ksize;
+	if (w < 32 && ver0 < ksize) {
+		x->cls = SZ_V0;
+		x->usize = ver0;
+	} else if (w < 35 && ver0 + 1 < ksize) {
+		x->cls = SZ_MID;
+		x->usize = ver0 + 1 + rn(ksize - ver0 - 1);
+	} else if (w < 84) {
+		x->cls = SZ_V1;
+		x->usize = ksize;
+	} else if (w < 96) {
+		x->cls = w < 92 ? SZ_BIG0 : SZ_BIGX;
+		x->usize = ksize + 1 + (pct(80) ? rn(64) : rn(PG - ksize));
+		x->bad_at = ksize + rn(x->usize - ksize);
+	} else if (w < 98) {
+		x->cls = SZ_SMALL;
+		x->usize = rn(ver0);
+	} else {
+		x->cls = SZ_HUGE;
+		x->usize = PG + 1 + rn(IOC_SIZE_MAX - PG);
+	}
+	x->cmd = _IOC(_IOC_DIR(known), _IOC_TYPE(known), _IOC_NR(known), x->usize);
+}
+
+/* Bytes of the struct that place_struct() lays out and put_struct() stores. */
+static size_t ext_psize(const struct ext *x)
+{
+	if (x->usize < 8)
+		return 8;
+	return x->usize > PG ? PG : x->usize;
+}
+
+/* The caller's bytes: the struct cut to usize, or with a tail (zero but one). */
+static void ext_bytes(const struct ext *x, const void *full, unsigned char *buf)
+{
+	size_t n = ext_psize(x);
+
+	memset(buf, 0, n);
+	memcpy(buf, full, n < x->ksize ? n : x->ksize);
+	if (x->cls == SZ_BIGX)
+		buf[x->bad_at] = 1 + rn(255);
+}
+
+/* What the module sees: the caller's bytes up to its size, zero beyond. */
+static void ext_view(const struct ext *x, void *kv, const void *full)
+{
+	memset(kv, 0, x->ksize);
+	memcpy(kv, full, x->usize < x->ksize ? x->usize : x->ksize);
+}
+
+/*
+ * Placements of which a part before the end can be read (the top page
+ * only by an ia32 task: access_ok() of a 64-bit kernel lets it through).
+ */
+static bool partly_readable(enum pkind k)
+{
+	return k == K_NONE_TAIL || k == K_NONE_HEAD || k == K_HOLE_TAIL ||
+	       (k == K_TOP && is_compat && top_page);
+}
+
+/*
+ * The size rules, checked before the module looks at a field
+ * (copy_struct_from_user()): 0 when they pass.  The four requests of
+ * version 0 take the size of version 0, of version 1 or larger: any other
+ * size is no request of the module (ENOTTY, as version 0 answered it).
+ * Those of version 1 take its size or larger (EINVAL below).  A tail that
+ * cannot all be read fails with EFAULT, unless check_zeroed_user() meets
+ * a non-zero word before the fault.
+ */
+static uint64_t ext_expect(const struct ext *x, const struct place *pl)
+{
+	if (x->ver0 < x->ksize && x->usize != x->ver0 && x->usize < x->ksize)
+		return BIT(ENOTTY);
+	if (x->usize < x->ver0)
+		return BIT(EINVAL);
+	if (x->usize > PG)
+		return BIT(E2BIG);
+	if (pl->cls == P_BAD)
+		return x->usize > x->ksize && partly_readable(pl->kind) ?
+		       BIT(EFAULT) | BIT(E2BIG) : BIT(EFAULT);
+	if (x->cls == SZ_BIGX)
+		return BIT(E2BIG);
+	return 0;
+}
+
+/* Whether the module can store @len bytes at offset @off of the struct. */
+static bool struct_writable(const struct place *pl, size_t off, size_t len)
+{
+	if (pl->cls == P_BAD)
+		return false;
+	if (pl->kind == K_RO)
+		return false;
+	if (pl->kind == K_RO_ACROSS)
+		return pl->addr + off >= (uintptr_t)pa + 4 * PG;
+	(void)len;
+	return true;
+}
+
+/* Bytes after the struct that must stay as they are (the module writes usize at most). */
+#define SENT_LEN	16
+#define SENT_BYTE	0xc3
+static uint64_t sent_addr;
+static size_t sent_len;
+static uint64_t sent_checks;
+
+static void sentinel_set(const struct place *pl, size_t usize)
+{
+	uint64_t base = (uintptr_t)pa, end = pl->addr + usize, lim;
+
+	sent_len = 0;
+	if (pl->kind == K_OK)
+		lim = base + 2 * PG;
+	else if (pl->kind == K_ACROSS)
+		lim = base + 8 * PG;
+	else
+		return;
+	if (usize > PG || end >= lim)
+		return;
+	sent_addr = end;
+	sent_len = lim - end < SENT_LEN ? lim - end : SENT_LEN;
+	memset((void *)(uintptr_t)sent_addr, SENT_BYTE, sent_len);
+}
+
+static bool sentinel_check(long idx, int op, const char *what)
+{
+	const unsigned char *p = (const unsigned char *)(uintptr_t)sent_addr;
+
+	if (sent_len)
+		sent_checks++;
+	for (size_t j = 0; j < sent_len; j++)
+		if (p[j] != SENT_BYTE)
+			FAIL("call %ld %s (%s): byte %zu after the caller's struct written "
+			     "(%#x)", idx, op_name[op], what, j, p[j]);
+	sent_len = 0;
+	return true;
+}
+
+/* ------------------------------------------------------------------ */
 /* QUERY output against the model.                                      */
 
 /*
- * What QUERY answers for @r: the reservation, or for an arena the whole
- * arena by id and the slot holding @qaddr by address (STACKRES_QUERY_SLOT
- * set, committed = peak = slot - guard, no growth steps).
+ * What QUERY answers for @r through file @fd (1 or 2), asked with the
+ * input flags @qflags and a struct of @usize bytes: the reservation, or
+ * for an arena the whole arena by id and the slot holding @qaddr by
+ * address (STACKRES_QUERY_SLOT, committed = peak = slot - guard, no growth
+ * steps, the slot's index).  A version 1 struct also gets GUARD (the
+ * address lies in a guard), FOREIGN (another file's, through
+ * STACKRES_QUERY_ANY) and resident bytes, checked against bounds.
  */
-static bool check_query(long idx, const struct stackres_query *q, struct res *r,
-			uint32_t qflags, uint64_t qaddr)
-{
-	uint64_t start = r->start, len = r->end - r->start, guard = guard_of(r);
-	uint64_t committed = r->end - r->bottom, peak = r->peak, steps = r->steps;
-	uint32_t flags = qflags & STACKRES_QUERY_ADDR;
+static uint64_t guard_answers, foreign_answers, resident_checks;
 
+static bool check_query(long idx, const struct stackres_query *q, struct res *r,
+			uint32_t qflags, uint64_t qaddr, size_t usize, int fd,
+			uint64_t in_resident)
+{
+	bool v1 = usize >= STACKRES_QUERY_SIZE_VER1;
+	struct stackres_query e = {
+		.id = r->id, .addr = qaddr, .start = r->start, .len = r->end - r->start,
+		.guard = guard_of(r), .committed = r->end - r->bottom, .peak = r->peak,
+		.grow_faults = r->steps, .user_data = r->user_data,
+	};
+	uint64_t rmax = e.len, rmin = 0;
+	size_t n = usize < sizeof(e) ? usize : sizeof(e);
+
+	e.flags = qflags & (STACKRES_QUERY_ADDR | STACKRES_QUERY_ANY);
 	if (r->slot) {
-		committed = (r->slot - guard) * nslots_of(r);
+		e.committed = (r->slot - guard_of(r)) * nslots_of(r);
 		if (qflags & STACKRES_QUERY_ADDR) {
-			start += (qaddr - r->start) / r->slot * r->slot;
-			len = r->slot;
-			committed = r->slot - guard;
-			flags |= STACKRES_QUERY_SLOT;
+			e.slot = (qaddr - r->start) / r->slot;
+			e.start += e.slot * r->slot;
+			e.len = r->slot;
+			e.committed = r->slot - guard_of(r);
+			e.flags |= STACKRES_QUERY_SLOT;
+			if (v1 && qaddr - e.start < guard_of(r))
+				e.flags |= STACKRES_QUERY_GUARD;
 			slot_answers++;
 		}
-		peak = committed;
-		steps = 0;
+		e.peak = e.committed;
+		e.grow_faults = 0;
+		rmax = e.committed;
+	} else {
+		if (v1 && (qflags & STACKRES_QUERY_ADDR) && qaddr < r->guard_top)
+			e.flags |= STACKRES_QUERY_GUARD;
+		/*
+		 * No page below the committed part but in the guard (of caller
+		 * memory) once a trim cleared it, none at all in a fresh mapping.
+		 */
+		if (!r->below)
+			rmax = e.committed + (r->mapped ? 0 : guard_of(r));
+		if (r->mapped && (r->flags & STACKRES_POPULATE))
+			rmin = e.committed;
 	}
-	if (q->id != r->id || q->start != start || q->len != len || q->guard != guard ||
-	    q->flags != flags)
-		FAIL("call %ld QUERY (flags %#x addr %#llx): id %u start %#llx len %#llx "
-		     "guard %#llx flags %#x, expected id %u start %#llx len %#llx guard %#llx "
-		     "flags %#x", idx, qflags, (unsigned long long)qaddr, q->id,
-		     (unsigned long long)q->start, (unsigned long long)q->len,
-		     (unsigned long long)q->guard, q->flags, r->id,
-		     (unsigned long long)start, (unsigned long long)len,
-		     (unsigned long long)guard, flags);
-	if (q->committed != committed || q->peak != peak || q->grow_faults != steps)
-		FAIL("call %ld QUERY id %u (flags %#x): committed %#llx peak %#llx "
-		     "grow_faults %llu, model %#llx %#llx %llu", idx, r->id, qflags,
-		     (unsigned long long)q->committed, (unsigned long long)q->peak,
-		     (unsigned long long)q->grow_faults, (unsigned long long)committed,
-		     (unsigned long long)peak, (unsigned long long)steps);
+	if (v1 && r->fd != fd)
+		e.flags |= STACKRES_QUERY_FOREIGN;
+	guard_answers += !!(e.flags & STACKRES_QUERY_GUARD);
+	foreign_answers += !!(e.flags & STACKRES_QUERY_FOREIGN);
 	if (q->overflows < r->ovf_lo || q->overflows > r->ovf_hi)
 		FAIL("call %ld QUERY id %u (%s): overflows %llu, expected %llu..%llu "
 		     "(last guard hit foreseen at call %ld)", idx, r->id,
 		     r->slot ? "arena" : "reservation", (unsigned long long)q->overflows,
 		     (unsigned long long)r->ovf_lo, (unsigned long long)r->ovf_hi,
 		     r->last_hit);
+	e.overflows = q->overflows;
+	if (v1) {
+		resident_checks++;
+		if (q->resident % PG || q->resident < rmin || q->resident > rmax)
+			FAIL("call %ld QUERY id %u (flags %#x addr %#llx, %s%s): resident %#llx, "
+			     "expected a page multiple in %#llx..%#llx", idx, r->id, qflags,
+			     (unsigned long long)qaddr, r->slot ? "arena" : "reservation",
+			     r->mapped ? ", STACKRES_MAP" : "",
+			     (unsigned long long)q->resident, (unsigned long long)rmin,
+			     (unsigned long long)rmax);
+		e.resident = q->resident;
+	} else {
+		/* Not computed: the caller's bytes of it (if any) come back. */
+		e.resident = in_resident;
+	}
+	if (memcmp(q, &e, n))
+		FAIL("call %ld QUERY (fd %d flags %#x addr %#llx, %zu bytes): id %u start %#llx "
+		     "len %#llx guard %#llx flags %#x committed %#llx peak %#llx grow_faults "
+		     "%llu user_data %#llx slot %llu; expected id %u start %#llx len %#llx "
+		     "guard %#llx flags %#x committed %#llx peak %#llx grow_faults %llu "
+		     "user_data %#llx slot %llu", idx, fd, qflags, (unsigned long long)qaddr,
+		     usize, q->id, (unsigned long long)q->start, (unsigned long long)q->len,
+		     (unsigned long long)q->guard, q->flags, (unsigned long long)q->committed,
+		     (unsigned long long)q->peak, (unsigned long long)q->grow_faults,
+		     (unsigned long long)q->user_data, (unsigned long long)q->slot, e.id,
+		     (unsigned long long)e.start, (unsigned long long)e.len,
+		     (unsigned long long)e.guard, e.flags, (unsigned long long)e.committed,
+		     (unsigned long long)e.peak, (unsigned long long)e.grow_faults,
+		     (unsigned long long)e.user_data, (unsigned long long)e.slot);
 	r->ovf_lo = r->ovf_hi = q->overflows;
 	return true;
 }
@@ -869,7 +1176,7 @@ static bool query_id_now(long idx, int i, const char *when)
 
 	if (do_ioctl(stackres_fd, STACKRES_IOC_QUERY, (uintptr_t)&q, &err))
 		FAIL("call %ld: QUERY id %u %s: %s", idx, live[i].id, when, ename(err));
-	return check_query(idx, &q, &live[i], 0, 0);
+	return check_query(idx, &q, &live[i], 0, 0, sizeof(q), 1, 0);
 }
 
 static bool query_addr_now(long idx, int i, uint64_t addr, const char *when)
@@ -880,7 +1187,7 @@ static bool query_addr_now(long idx, int i, uint64_t addr, const char *when)
 	if (do_ioctl(stackres_fd, STACKRES_IOC_QUERY, (uintptr_t)&q, &err))
 		FAIL("call %ld: QUERY addr %#llx %s: %s", idx, (unsigned long long)addr,
 		     when, ename(err));
-	return check_query(idx, &q, &live[i], STACKRES_QUERY_ADDR, addr);
+	return check_query(idx, &q, &live[i], STACKRES_QUERY_ADDR, addr, sizeof(q), 1, 0);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1024,18 +1331,127 @@ static bool retire_mapped(long idx, int i)
 /* ------------------------------------------------------------------ */
 /* REGISTER                                                             */
 
+/* A cookie: mostly random, some 0, some boundary values. */
+static uint64_t pick_user_data(void)
+{
+	return pct(15) ? 0 : pct(80) ? rnd() : boundary();
+}
+
+/*
+ * align of REGISTER and ARENA: mostly 0, else mostly a valid one (*@valid:
+ * the caller makes the request STACKRES_MAP anywhere, most of the time),
+ * else one that is never valid.
+ */
+static uint64_t pick_align(bool *valid)
+{
+	unsigned int w = rn(100);
+
+	*valid = false;
+	if (w < 65)
+		return 0;
+	if (w < 90) {
+		*valid = true;
+		return PG << (pct(85) ? rn(10) : rn(is64 ? 35 : 20));
+	}
+	switch (rn(6)) {
+	case 0:
+		return 1 + rn(PG - 1);
+	case 1:
+		return PG * (3 + 2 * rn(8));
+	case 2:
+		return (PG << rn(8)) + PG;
+	case 3:		/* the first power of two above the address space */
+		return is64 ? 1ULL << 47 : 1ULL << 32;
+	case 4:
+		return 1ULL << 63;
+	default:
+		return boundary();
+	}
+}
+
+/* align_check(): 0 or a power of two >= PG, <= TASK_SIZE, only for MAP anywhere. */
+static bool align_bad(uint64_t align, uint64_t start, uint32_t flags)
+{
+	if (!align)
+		return false;
+	if (!(flags & STACKRES_MAP) || start)
+		return true;
+	return align < PG || align > task_size || (align & (align - 1));
+}
+
+/* res_map() placing @len bytes anywhere, aligned to @align. */
+static uint64_t map_anywhere_expect(uint64_t len, uint64_t align)
+{
+	uint64_t mlen = len;
+
+	if (align > PG) {
+		if (len > task_size - (align - PG))
+			return BIT(ENOMEM);
+		mlen = len + align - PG;
+	}
+	/* A huge charge-free mapping may still find no room. */
+	return mlen <= task_size / 8 ? BIT(E_OK) : BIT(E_OK) | BIT(ENOMEM);
+}
+
+/* Whether @a lies in a mapping of the maps text @buf. */
+static bool maps_has(const char *buf, uint64_t a)
+{
+	const char *line = buf;
+
+	while (*line) {
+		unsigned long long s, e;
+		const char *nl = strchr(line, '\n');
+
+		if (sscanf(line, "%llx-%llx", &s, &e) == 2 && a >= s && a < e)
+			return true;
+		if (!nl)
+			break;
+		line = nl + 1;
+	}
+	return false;
+}
+
+static uint64_t aligned_maps;
+
+/*
+ * STACKRES_MAP anywhere made [start, end): aligned as asked, and nothing
+ * new next to it (the excess of an aligned mapping is unmapped, as no
+ * unmap came between).  maps_snap is the memory before the call.
+ */
+static bool check_map_anywhere(long idx, const char *op, uint64_t start, uint64_t end,
+			       uint64_t align)
+{
+	if (align > PG) {
+		aligned_maps++;
+		if (start % align)
+			FAIL("call %ld %s|MAP: start %#llx not aligned to %#llx", idx, op,
+			     (unsigned long long)start, (unsigned long long)align);
+	}
+	if (raw_read_file("/proc/self/maps", maps_now, MAPS_SIZE) <= 0)
+		return true;
+	if ((maps_has(maps_now, start - PG) && !maps_has(maps_snap, start - PG)) ||
+	    (maps_has(maps_now, end) && !maps_has(maps_snap, end)))
+		FAIL("call %ld %s|MAP [%#llx, %#llx) align %#llx: a new mapping next to it "
+		     "(the excess left mapped?)", idx, op, (unsigned long long)start,
+		     (unsigned long long)end, (unsigned long long)align);
+	return true;
+}
+
 enum tgt { T_ARENA, T_ARENA_OVER, T_SHARED, T_FILE, T_MIX, T_HOLE, T_STACK, T_VDSO,
 	   T_TEXT, T_ZERO, T_KERNEL, T_TOP, T_LOW, T_NR };
 
 static bool fuzz_register(long idx)
 {
 	static const unsigned int tw[T_NR] = { 40, 5, 5, 5, 5, 8, 2, 2, 3, 7, 5, 6, 7 };
-	struct stackres_reg r, out;
-	struct place pl = place_struct(sizeof(r));
+	static unsigned char ubuf[4 * 4096];
+	struct stackres_reg r, out, kv;
+	struct place pl;
+	struct ext x;
 	unsigned int w = rn(100), t = 0, s;
 	uint64_t expect, start, len, end;
-	bool inval, map;
+	bool inval, map, align_valid;
 	char what[400];
+	size_t n;
 	long ret;
 	int err;
 
@@ -1046,9 +1462,9 @@ static bool fuzz_register(long idx)
 	memset(&r, 0, sizeof(r));
 	r.id = rnd();
 	r.flags = (pct(15) ? STACKRES_MAP : 0) | (pct(20) ? STACKRES_POPULATE : 0) |
-		  (pct(30) ? STACKRES_NOTIFY_GROW : 0);
+		  (pct(30) ? STACKRES_NOTIFY_GROW : 0) | (pct(15) ? STACKRES_LARGE_FOLIOS : 0);
 	if (pct(6))
-		r.flags |= 1u << (3 + rn(29));
+		r.flags |= 1u << (4 + rn(28));
 	if (pct(2))
 		r.flags = rnd();
 
@@ -1134,8 +1550,10 @@ static bool fuzz_register(long idx)
 		r.guard = PG * rn(pages / 2 + 1);
 		r.commit = PG * rn(pages - r.guard / PG + 1);
 		r.chunk = pct(50) ? 0 : PG * (1 + rn(8));
+		if (r.flags & STACKRES_LARGE_FOLIOS)
+			r.chunk = pct(50) ? 0 : STACKRES_FOLIO_SIZE * (1 + rn(2));
 		r.watermark = pct(50) ? 0 : PG * rn(pages + 1);
-		r.flags &= STACKRES_POPULATE | STACKRES_NOTIFY_GROW;
+		r.flags &= STACKRES_POPULATE | STACKRES_NOTIFY_GROW | STACKRES_LARGE_FOLIOS;
 		goto generated;
 	}
 	if (pct(20))
@@ -1152,6 +1570,8 @@ static bool fuzz_register(long idx)
 		r.commit = boundary();
 	if (pct(30))
 		r.chunk = 0;
+	else if ((r.flags & STACKRES_LARGE_FOLIOS) && pct(80))
+		r.chunk = STACKRES_FOLIO_SIZE * (1 + rn(4));
 	else if (pct(60))
 		r.chunk = PG * (1 + rn(32));
 	else
@@ -1163,30 +1583,49 @@ static bool fuzz_register(long idx)
 	else
 		r.watermark = rnd();
 generated:
-	/* Populating gigabytes would only measure the OOM killer. */
-	if ((r.flags & STACKRES_POPULATE) && r.commit > 4 * 1024 * 1024)
+	r.user_data = pick_user_data();
+	r.align = pick_align(&align_valid);
+	if (align_valid && pct(80)) {
+		r.flags |= STACKRES_MAP;
+		r.start = 0;
+	}
+	/*
+	 * Populating gigabytes would only measure the OOM killer: neither the
+	 * commit nor a growth (a store anywhere below it) may be that large.
+	 */
+	if ((r.flags & STACKRES_POPULATE) &&
+	    (r.commit > 4 * 1024 * 1024 || r.len > 4 * 1024 * 1024))
 		r.flags &= ~STACKRES_POPULATE;
 	/* Keep live[] bounded: no new reservation when it is full. */
 	if (nlive >= MAX_LIVE - 1)
 		r.len = 0;
 
-	map = r.flags & STACKRES_MAP;
-	inval = (r.flags & ~(STACKRES_MAP | STACKRES_POPULATE | STACKRES_NOTIFY_GROW)) ||
-		((r.start | r.len | r.guard | r.commit | r.chunk) & (PG - 1)) ||
-		!r.len || r.guard > r.len || r.commit > r.len - r.guard ||
-		r.len > task_size ||
-		((r.start || !map) && r.start > task_size - r.len);
-	end = r.start + r.len;
+	ext_pick(&x, STACKRES_IOC_REGISTER, STACKRES_REG_SIZE_VER0, sizeof(r));
+	pl = place_struct(ext_psize(&x));
+	ext_view(&x, &kv, &r);
+	map = kv.flags & STACKRES_MAP;
+	inval = (kv.flags & ~(STACKRES_MAP | STACKRES_POPULATE | STACKRES_NOTIFY_GROW |
+			      STACKRES_LARGE_FOLIOS)) ||
+		((kv.flags & STACKRES_LARGE_FOLIOS) && kv.chunk % STACKRES_FOLIO_SIZE) ||
+		((kv.start | kv.len | kv.guard | kv.commit | kv.chunk) & (PG - 1)) ||
+		!kv.len || kv.guard > kv.len || kv.commit > kv.len - kv.guard ||
+		kv.len > task_size ||
+		((kv.start || !map) && kv.start > task_size - kv.len) ||
+		align_bad(kv.align, kv.start, kv.flags);
+	end = kv.start + kv.len;
 
-	if (pl.cls != P_OK) {
-		expect = BIT(EFAULT);
-		guard_hit(&pl);
+	expect = ext_expect(&x, &pl);
+	if (expect) {
+		if (expect & BIT(EFAULT))
+			guard_hit(&pl);
+	} else if (pl.cls != P_OK) {
+		expect = BIT(EFAULT);	/* the result could not be stored */
 	} else if (inval) {
 		expect = BIT(EINVAL);
 	} else if (map) {
-		if (!r.start)
-			expect = r.len <= task_size / 8 ? BIT(E_OK) : BIT(E_OK) | BIT(ENOMEM);
-		else if (r.start < mmap_min)
+		if (!kv.start)
+			expect = map_anywhere_expect(kv.len, kv.align);
+		else if (kv.start < mmap_min)
 			expect = BIT(EINVAL);
 		else if ((t == T_HOLE && end <= (uintptr_t)hole + HOLE_PAGES * PG) ||
 			 (t == T_LOW && end <= 0x100000))
@@ -1197,56 +1636,66 @@ generated:
 		else
 			expect = BIT(EEXIST);
 	} else if (t == T_ARENA && end <= (uintptr_t)arena + ARENA_PAGES * PG) {
-		expect = overlaps_live(r.start, end) ? BIT(EEXIST) : BIT(E_OK);
+		expect = overlaps_live(kv.start, end) ? BIT(EEXIST) : BIT(E_OK);
 	} else {
 		expect = BIT(ENXIO);
 	}
 	/* A page-multiple chunk beyond the address space may be refused. */
-	if (!(expect & BIT(EFAULT)) && !inval && r.chunk > task_size)
+	if (!(expect & (BIT(EFAULT) | BIT(E2BIG))) && !inval && kv.chunk > task_size)
 		expect |= BIT(EINVAL);
-	/* A huge STACKRES_MAP charge-free mapping may still find no room. */
-	if ((expect & BIT(E_OK)) && map && r.len > task_size / 8)
-		expect |= BIT(ENOMEM);
 
 	snprintf(what, sizeof(what),
-		 "ptr %s %#llx, target %u, start %#llx len %#llx guard %#llx commit %#llx "
-		 "chunk %#llx wm %#llx flags %#x", kind_name[pl.kind],
-		 (unsigned long long)pl.addr, t, (unsigned long long)r.start,
-		 (unsigned long long)r.len, (unsigned long long)r.guard,
-		 (unsigned long long)r.commit, (unsigned long long)r.chunk,
-		 (unsigned long long)r.watermark, r.flags);
+		 "ptr %s %#llx size %zu (%s), target %u, start %#llx len %#llx guard %#llx "
+		 "commit %#llx chunk %#llx wm %#llx flags %#x user_data %#llx align %#llx",
+		 kind_name[pl.kind], (unsigned long long)pl.addr, x.usize, sz_name[x.cls], t,
+		 (unsigned long long)kv.start, (unsigned long long)kv.len,
+		 (unsigned long long)kv.guard, (unsigned long long)kv.commit,
+		 (unsigned long long)kv.chunk, (unsigned long long)kv.watermark, kv.flags,
+		 (unsigned long long)kv.user_data, (unsigned long long)kv.align);
 	kind_counts[pl.kind]++;
+	sz_counts[OP_REG][x.cls]++;
 
-	put_struct(&pl, &r, sizeof(r));
+	ext_bytes(&x, &r, ubuf);
+	put_struct(&pl, ubuf, ext_psize(&x));
+	sentinel_set(&pl, x.usize);
 	maps_before(idx);
-	ret = do_ioctl(stackres_fd, STACKRES_IOC_REGISTER, pl.addr, &err);
-	if (!check_outcome(idx, OP_REG, ret, err, expect, what))
+	ret = do_ioctl(stackres_fd, x.cmd, pl.addr, &err);
+	if (!check_outcome(idx, OP_REG, ret, err, expect, what) ||
+	    !sentinel_check(idx, OP_REG, what))
 		return false;
 	if (ret)
 		return true;
 
 	/* Success: the struct comes back with id (and start for MAP) set. */
-	get_struct(&pl, &out, sizeof(out));
+	n = x.usize < sizeof(out) ? x.usize : sizeof(out);
+	memset(&out, 0, sizeof(out));
+	get_struct(&pl, &out, n);
 	if (!out.id || find_res_id(out.id) >= 0)
 		FAIL("call %ld REGISTER: id %u (0 or in use)", idx, out.id);
-	if (out.len != r.len || out.guard != r.guard || out.commit != r.commit ||
-	    out.chunk != r.chunk || out.watermark != r.watermark || out.flags != r.flags)
+	kv.id = out.id;
+	kv.start = out.start;
+	if (memcmp(&out, &kv, n))
 		FAIL("call %ld REGISTER: input fields changed (%s)", idx, what);
 	if (map && !r.start) {
 		if ((out.start & (PG - 1)) || out.start < mmap_min ||
-		    out.start > task_size - r.len)
+		    out.start > task_size - kv.len)
 			FAIL("call %ld REGISTER|MAP: start %#llx", idx,
 			     (unsigned long long)out.start);
+		if (!check_map_anywhere(idx, "REGISTER", out.start, out.start + kv.len,
+					kv.align))
+			return false;
 	} else if (out.start != r.start) {
 		FAIL("call %ld REGISTER: start %#llx, passed %#llx", idx,
 		     (unsigned long long)out.start, (unsigned long long)r.start);
 	}
 	live[nlive] = (struct res) {
 		.fd = 1, .id = out.id, .mapped = map, .start = out.start,
-		.end = out.start + r.len, .guard_top = out.start + r.guard,
-		.chunk = r.chunk ? r.chunk : STACKRES_DEFAULT_CHUNK,
-		.bottom = out.start + r.len - r.commit, .peak = r.commit,
-		.flags = r.flags,
+		.end = out.start + kv.len, .guard_top = out.start + kv.guard,
+		.chunk = kv.chunk ? kv.chunk : STACKRES_DEFAULT_CHUNK,
+		.bottom = out.start + kv.len - kv.commit, .peak = kv.commit,
+		.flags = kv.flags, .user_data = kv.user_data,
+		/* Caller memory may have held pages where it is PROT_NONE now. */
+		.below = !map,
 	};
 	nlive++;
 
@@ -1254,10 +1703,10 @@ generated:
 	if (raw_read_file("/proc/self/maps", maps_now, MAPS_SIZE) > 0) {
 		struct res *n = &live[nlive - 1];
 
-		if (r.commit && strncmp(perms_at(n->end - 1), "rw", 2))
+		if (kv.commit && strncmp(perms_at(n->end - 1), "rw", 2))
 			FAIL("call %ld REGISTER: committed top is '%s', not rw", idx,
 			     perms_at(n->end - 1));
-		if (r.commit < r.len && strncmp(perms_at(n->start), "---", 3))
+		if (kv.commit < kv.len && strncmp(perms_at(n->start), "---", 3))
 			FAIL("call %ld REGISTER: uncommitted bottom is '%s', not ---",
 			     idx, perms_at(n->start));
 	}
@@ -1303,10 +1752,12 @@ static uint64_t arena_expect(const struct stackres_arena *a, enum tgt t)
 	len = a->slot * a->nslots;
 	if ((a->start || !map) && a->start > task_size - len)
 		return BIT(EINVAL);
+	if (align_bad(a->align, a->start, a->flags))
+		return BIT(EINVAL);
 	end = a->start + len;
 	if (map) {
 		if (!a->start)
-			return len <= task_size / 8 ? BIT(E_OK) : BIT(E_OK) | BIT(ENOMEM);
+			return map_anywhere_expect(len, a->align);
 		if (a->start < mmap_min)	/* nothing of ours below 1 MiB */
 			return end <= 0x100000 ? BIT(EINVAL) : BIT(EINVAL) | BIT(EEXIST);
 		if ((t == T_HOLE && end <= hole_end) || (t == T_LOW && end <= 0x100000))
@@ -1347,12 +1798,15 @@ static bool range_rw(uint64_t start, uint64_t end)
 static bool fuzz_arena(long idx)
 {
 	static const unsigned int tw[T_NR] = { 40, 8, 4, 4, 5, 8, 2, 2, 3, 10, 4, 5, 5 };
-	struct stackres_arena a, out;
-	struct place pl = place_struct(sizeof(a));
+	static unsigned char ubuf[4 * 4096];
+	struct stackres_arena a, out, kv;
+	struct place pl;
+	struct ext x;
 	unsigned int w = rn(100), t = 0, s;
-	uint64_t expect, npages;
-	bool map;
-	char what[300];
+	uint64_t expect, npages, pre;
+	bool map, align_valid;
+	char what[400];
+	size_t n;
 	long ret;
 	int err;
 
@@ -1431,63 +1885,93 @@ static bool fuzz_arena(long idx)
 		a.start += 1 + rn(PG - 1);
 	else if (pct(3))
 		a.start = kernel_addr() & ~(PG - 1);
+	a.user_data = pick_user_data();
+	a.align = pick_align(&align_valid);
+	if (align_valid && pct(80)) {
+		a.flags |= STACKRES_MAP;
+		a.start = 0;
+	}
+	ext_pick(&x, STACKRES_IOC_ARENA, STACKRES_ARENA_SIZE_VER0, sizeof(a));
+	pl = place_struct(ext_psize(&x));
+	ext_view(&x, &kv, &a);
 
 	/* Keep what may succeed small: a few slots, a few guard pages each. */
-	expect = arena_expect(&a, t);
+	expect = arena_expect(&kv, t);
 	if ((expect & BIT(E_OK)) &&
-	    (a.nslots > ARENA_SLOTS_OK || a.nslots * (a.guard / PG) > 4 * ARENA_SLOTS_OK)) {
-		a.nslots = 1 + rn(4);
-		if (a.guard > 4 * PG)
-			a.guard = PG * rn(5);
-		expect = arena_expect(&a, t);
+	    (kv.nslots > ARENA_SLOTS_OK || kv.nslots * (kv.guard / PG) > 4 * ARENA_SLOTS_OK)) {
+		kv.nslots = 1 + rn(4);
+		a.nslots = kv.nslots;
+		if (kv.guard > 4 * PG) {
+			kv.guard = PG * rn(5);
+			a.guard = kv.guard;
+		}
+		expect = arena_expect(&kv, t);
 	}
 	/* Keep live[] bounded, and the arenas few: then no new one. */
 	if ((expect & BIT(E_OK)) &&
-	    (nlive >= MAX_LIVE - 1 || (!(a.flags & STACKRES_MAP) && nr_arenas() >= MAX_ARENAS))) {
+	    (nlive >= MAX_LIVE - 1 || (!(kv.flags & STACKRES_MAP) && nr_arenas() >= MAX_ARENAS))) {
 		a.nslots = 0;
+		kv.nslots = 0;
 		expect = BIT(EINVAL);
 	}
-	map = a.flags & STACKRES_MAP;
-	if (pl.cls != P_OK) {
-		expect = BIT(EFAULT);
-		guard_hit(&pl);
+	map = kv.flags & STACKRES_MAP;
+	pre = ext_expect(&x, &pl);
+	if (pre) {
+		expect = pre;
+		if (pre & BIT(EFAULT))
+			guard_hit(&pl);
+	} else if (pl.cls != P_OK) {
+		expect = BIT(EFAULT);	/* the result could not be stored */
 	}
 
 	snprintf(what, sizeof(what),
-		 "ptr %s %#llx, target %u, start %#llx slot %#llx nslots %#llx guard %#llx "
-		 "flags %#x", kind_name[pl.kind], (unsigned long long)pl.addr, t,
-		 (unsigned long long)a.start, (unsigned long long)a.slot,
-		 (unsigned long long)a.nslots, (unsigned long long)a.guard, a.flags);
+		 "ptr %s %#llx size %zu (%s), target %u, start %#llx slot %#llx nslots %#llx "
+		 "guard %#llx flags %#x user_data %#llx align %#llx", kind_name[pl.kind],
+		 (unsigned long long)pl.addr, x.usize, sz_name[x.cls], t,
+		 (unsigned long long)kv.start, (unsigned long long)kv.slot,
+		 (unsigned long long)kv.nslots, (unsigned long long)kv.guard, kv.flags,
+		 (unsigned long long)kv.user_data, (unsigned long long)kv.align);
 	kind_counts[pl.kind]++;
+	sz_counts[OP_ARENA][x.cls]++;
 
-	put_struct(&pl, &a, sizeof(a));
+	ext_bytes(&x, &a, ubuf);
+	put_struct(&pl, ubuf, ext_psize(&x));
+	sentinel_set(&pl, x.usize);
 	maps_before(idx);
-	ret = do_ioctl(stackres_fd, STACKRES_IOC_ARENA, pl.addr, &err);
-	if (!check_outcome(idx, OP_ARENA, ret, err, expect, what))
+	ret = do_ioctl(stackres_fd, x.cmd, pl.addr, &err);
+	if (!check_outcome(idx, OP_ARENA, ret, err, expect, what) ||
+	    !sentinel_check(idx, OP_ARENA, what))
 		return false;
 	if (ret)
 		return true;
 
 	/* Success: the struct comes back with id (and start for MAP) set. */
-	get_struct(&pl, &out, sizeof(out));
+	n = x.usize < sizeof(out) ? x.usize : sizeof(out);
+	memset(&out, 0, sizeof(out));
+	get_struct(&pl, &out, n);
 	if (!out.id || find_res_id(out.id) >= 0)
 		FAIL("call %ld ARENA: id %u (0 or in use)", idx, out.id);
-	if (out.slot != a.slot || out.nslots != a.nslots || out.guard != a.guard ||
-	    out.flags != a.flags)
+	kv.id = out.id;
+	kv.start = out.start;
+	if (memcmp(&out, &kv, n))
 		FAIL("call %ld ARENA: input fields changed (%s)", idx, what);
 	if (map && !a.start) {
 		if ((out.start & (PG - 1)) || out.start < mmap_min ||
-		    out.start > task_size - a.slot * a.nslots)
+		    out.start > task_size - kv.slot * kv.nslots)
 			FAIL("call %ld ARENA|MAP: start %#llx", idx,
 			     (unsigned long long)out.start);
+		if (!check_map_anywhere(idx, "ARENA", out.start,
+					out.start + kv.slot * kv.nslots, kv.align))
+			return false;
 	} else if (out.start != a.start) {
 		FAIL("call %ld ARENA: start %#llx, passed %#llx", idx,
 		     (unsigned long long)out.start, (unsigned long long)a.start);
 	}
 	live[nlive] = (struct res) {
 		.fd = 1, .id = out.id, .mapped = map, .start = out.start,
-		.end = out.start + a.slot * a.nslots, .guard_top = out.start + a.guard,
-		.bottom = out.start, .slot = a.slot, .flags = a.flags,
+		.end = out.start + kv.slot * kv.nslots, .guard_top = out.start + kv.guard,
+		.bottom = out.start, .slot = kv.slot, .flags = kv.flags,
+		.user_data = kv.user_data,
 	};
 	nlive++;
 	arenas_made[map]++;
@@ -1632,67 +2116,192 @@ static bool trim_probe_check(long idx, const struct trim_probe *tp, const char *
 	return true;
 }
 
-static bool fuzz_trim(long idx)
+/* One TRIM (or TRIM_VEC entry): by id as in version 0, or by address. */
+static void gen_trim(struct stackres_trim *t)
 {
-	struct stackres_trim t = { .id = pick_id() };
-	struct place pl = place_struct(sizeof(t));
-	int i = find_res_id(t.id), err;
-	uint64_t expect, lo = 0, hi = 0;
-	struct res *r = i >= 0 ? &live[i] : NULL;
-	struct trim_probe tp = { .n = 0 };
-	bool sp_ok = false;
-	char what[200];
-	long ret;
+	unsigned int w = rn(100);
+	struct res *r;
+	int i;
 
-	if (pct(10))
-		t.pad = rnd() | 1;
+	memset(t, 0, sizeof(*t));
+	if (w < 70)
+		t->flags = 0;
+	else if (w < 92)
+		t->flags = STACKRES_TRIM_ADDR;
+	else if (w < 96)
+		t->flags = STACKRES_TRIM_ADDR | 1u << (1 + rn(31));
+	else
+		t->flags = pct(50) ? 1u << (1 + rn(31)) : (uint32_t)rnd();
+	if (t->flags & STACKRES_TRIM_ADDR) {
+		/* Any file's reservation: the second file's are not found. */
+		t->id = pct(90) ? 0 : pick_id();
+		i = nlive && pct(85) ? (int)rn(nlive) : -1;
+	} else {
+		/* Some of the first file's, else any id. */
+		i = pct(35) ? pick_fd1_res(false, false) : -1;
+		t->id = i >= 0 ? live[i].id : pick_id();
+		i = find_res_id(t->id);
+	}
+	r = i >= 0 ? &live[i] : NULL;
 	if (r && r->slot) {
 		uint64_t s0 = any_slot(r), g = guard_of(r);
 
 		if (pct(70))
-			t.sp = s0 + g + rn(r->slot - g + 1);
+			t->sp = s0 + g + rn(r->slot - g + 1);
 		else if (pct(50))
-			t.sp = (uint64_t[]){ r->start, r->start + 1, s0 + g - 1, s0, s0 + 1,
-					     r->end, r->end + 1, s0 + g,
-					     r->end + (1ULL << 32) }[rn(9)];
+			t->sp = (uint64_t[]){ r->start, r->start + 1, s0 + g - 1, s0, s0 + 1,
+					      r->end, r->end + 1, s0 + g,
+					      r->end + (1ULL << 32) }[rn(9)];
 		else
-			t.sp = boundary();
+			t->sp = boundary();
 	} else if (r && pct(70)) {
-		t.sp = r->guard_top + rn(r->end - r->guard_top + 1);
+		t->sp = r->guard_top + rn(r->end - r->guard_top + 1);
 	} else if (r && pct(50)) {
-		t.sp = (uint64_t[]){ r->guard_top - 1, r->end + 1, r->start, r->end,
-				     r->guard_top, r->end + (1ULL << 32) }[rn(6)];
+		t->sp = (uint64_t[]){ r->guard_top - 1, r->end + 1, r->start, r->end,
+				      r->guard_top, r->end + (1ULL << 32) }[rn(6)];
 	} else {
-		t.sp = boundary();
+		t->sp = boundary();
 	}
 	if (pct(40))
-		t.keep = 0;
+		t->keep = 0;
 	else if (pct(60) && r)
-		t.keep = rn((r->slot ? r->slot : r->end - r->start) + PG);
+		t->keep = rn((r->slot ? r->slot : r->end - r->start) + PG);
 	else
-		t.keep = boundary();
+		t->keep = boundary();
+	/* An answer: what a reused struct brings in does not matter. */
+	if (pct(30))
+		t->committed = rnd();
+	if (pct(3))
+		t->reserved = pct(50) ? rnd() : 1;
+}
 
-	if (r && r->slot)
-		sp_ok = arena_trim_ok(r, t.sp, t.keep, &lo, &hi);
-	else if (r)
-		sp_ok = t.sp >= r->guard_top && t.sp <= r->end;
-	if (pl.cls == P_BAD) {
+/*
+ * The errno of TRIM @t through the first file (0: it trims), the
+ * reservation or arena it names (*@ri) and for an arena the range it frees.
+ */
+static int trim_errno(const struct stackres_trim *t, int *ri, uint64_t *lo, uint64_t *hi)
+{
+	int i;
+
+	*ri = -1;
+	*lo = *hi = 0;
+	if ((t->flags & ~STACKRES_TRIM_ADDR) || t->reserved)
+		return EINVAL;
+	if (t->flags & STACKRES_TRIM_ADDR) {
+		if (t->id)
+			return EINVAL;
+		i = find_res_sp(t->sp, 1);
+	} else {
+		i = find_res_id(t->id);
+	}
+	if (i < 0)
+		return ENOENT;
+	*ri = i;
+	if (live[i].slot)
+		return arena_trim_ok(&live[i], t->sp, t->keep, lo, hi) ? 0 : EINVAL;
+	return t->sp >= live[i].guard_top && t->sp <= live[i].end ? 0 : EINVAL;
+}
+
+/*
+ * A reservation's pages entirely below sp - keep, above the guard, go;
+ * a cut at or above the committed bottom leaves no page below it.
+ */
+static void model_trim(struct res *r, const struct stackres_trim *t)
+{
+	uint64_t x;
+
+	if (r->slot || t->keep >= t->sp - r->guard_top)
+		return;
+	x = (t->sp - t->keep) & ~(PG - 1);
+	/* Large folios: whole ones stay. */
+	if (r->flags & STACKRES_LARGE_FOLIOS)
+		x &= ~(uint64_t)(STACKRES_FOLIO_SIZE - 1);
+	if (x <= r->guard_top)
+		return;
+	if (x >= r->bottom)
+		r->below = false;
+	if (x > r->bottom)
+		r->bottom = x;
+}
+
+/*
+ * The committed bytes a trim of @r writes back: a reservation's exactly;
+ * for an arena the resident bytes of the slot, which lie above the pages
+ * freed (from @hi) and above its guard, and include the pages @tp wrote.
+ */
+static uint64_t trim_committed_checks;
+
+static bool check_trim_committed(long idx, const struct res *r, uint64_t got,
+				 uint64_t committed, uint64_t lo, uint64_t hi,
+				 const struct trim_probe *tp, const char *what)
+{
+	uint64_t top = lo - guard_of(r) + r->slot, rmin = 0;
+
+	trim_committed_checks++;
+	if (!r->slot) {
+		if (got != committed)
+			FAIL("call %ld TRIM (%s): committed %#llx written back, model %#llx",
+			     idx, what, (unsigned long long)got, (unsigned long long)committed);
+		return true;
+	}
+	for (int j = 0; tp && j < tp->n; j++)
+		if (tp->want[j] && tp->addr[j] >= hi && tp->addr[j] < top)
+			rmin = PG;
+	if (got % PG || got < rmin || got > top - hi)
+		FAIL("call %ld TRIM of an arena (%s): resident %#llx written back, expected a "
+		     "page multiple in %#llx..%#llx", idx, what, (unsigned long long)got,
+		     (unsigned long long)rmin, (unsigned long long)(top - hi));
+	return true;
+}
+
+static uint64_t trim_addr_calls;
+
+static bool fuzz_trim(long idx)
+{
+	static unsigned char ubuf[4 * 4096], back[4 * 4096];
+	struct stackres_trim t, kv;
+	struct place pl;
+	struct ext x;
+	int i, e, err;
+	uint64_t expect, lo = 0, hi = 0, got, committed;
+	struct res *r;
+	struct trim_probe tp = { .n = 0 };
+	bool want, self;
+	char what[300];
+	size_t n;
+	long ret;
+
+	gen_trim(&t);
+	ext_pick(&x, STACKRES_IOC_TRIM, STACKRES_TRIM_SIZE_VER0, sizeof(t));
+	pl = place_struct(ext_psize(&x));
+	ext_view(&x, &kv, &t);
+	want = x.usize >= STACKRES_TRIM_SIZE_VER1;
+	e = trim_errno(&kv, &i, &lo, &hi);
+	expect = ext_expect(&x, &pl);
+	if (expect) {
+		if (expect & BIT(EFAULT))
+			guard_hit(&pl);
+	} else if (!want && kv.flags) {
+		expect = BIT(EINVAL);	/* version 0 refused a non-zero pad */
+	} else if (want && !struct_writable(&pl, offsetof(struct stackres_trim, committed),
+					    sizeof(t.committed))) {
+		/* Bad input, changes nothing: the store is tried first. */
 		expect = BIT(EFAULT);
-		guard_hit(&pl);
-	} else if (t.pad) {
-		expect = r ? BIT(EINVAL) : BIT(EINVAL) | BIT(ENOENT);
-	} else if (!r) {
-		expect = BIT(ENOENT);
-	} else if (!sp_ok) {
-		expect = BIT(EINVAL);
+	} else if (e) {
+		expect = BIT(e);
 	} else {
 		expect = BIT(E_OK);
 	}
-	snprintf(what, sizeof(what), "ptr %s %#llx id %u pad %#x sp %#llx keep %#llx",
-		 kind_name[pl.kind], (unsigned long long)pl.addr, t.id, t.pad,
-		 (unsigned long long)t.sp, (unsigned long long)t.keep);
+	trim_addr_calls += !!(kv.flags & STACKRES_TRIM_ADDR);
+	snprintf(what, sizeof(what), "ptr %s %#llx size %zu (%s) id %u flags %#x sp %#llx "
+		 "keep %#llx", kind_name[pl.kind], (unsigned long long)pl.addr, x.usize,
+		 sz_name[x.cls], kv.id, kv.flags, (unsigned long long)kv.sp,
+		 (unsigned long long)kv.keep);
 	kind_counts[pl.kind]++;
-	put_struct(&pl, &t, sizeof(t));
+	sz_counts[OP_TRIM][x.cls]++;
+	ext_bytes(&x, &t, ubuf);
+	put_struct(&pl, ubuf, ext_psize(&x));
+	sentinel_set(&pl, x.usize);
 	r = i >= 0 ? &live[i] : NULL;	/* put_struct may have grown it */
 	/* Whether it frees the right pages (unless the struct lies in them). */
 	if (expect == BIT(E_OK) && r->slot && !(pl.kind == K_SLOT && pl.res == i) &&
@@ -1701,10 +2310,38 @@ static bool fuzz_trim(long idx)
 	on_arena = r && r->slot;
 	probes += tp.n > 0;
 	maps_before(idx);
-	ret = do_ioctl(stackres_fd, STACKRES_IOC_TRIM, pl.addr, &err);
-	if (!check_outcome(idx, OP_TRIM, ret, err, expect, what))
+	ret = do_ioctl(stackres_fd, x.cmd, pl.addr, &err);
+	if (!check_outcome(idx, OP_TRIM, ret, err, expect, what) ||
+	    !sentinel_check(idx, OP_TRIM, what))
 		return false;
-	if (!ret && r->slot) {
+	if (ret)
+		return true;
+	model_trim(r, &kv);
+	committed = r->end - r->bottom;
+	/*
+	 * A struct in what the trim freed: the store of committed commits
+	 * it again (a reservation), or faults a fresh page in (a slot), and
+	 * the rest of it reads as zero.
+	 */
+	self = (pl.kind == K_RES || pl.kind == K_SLOT) && pl.res == i;
+	if (self && want && !r->slot)
+		model_touch(r, pl.addr + offsetof(struct stackres_trim, committed));
+	/* The caller's bytes as they were, but committed (version 1 size). */
+	n = ext_psize(&x);
+	if (want) {
+		memcpy(&got, (const void *)(uintptr_t)(pl.addr +
+		       offsetof(struct stackres_trim, committed)), sizeof(got));
+		if (!check_trim_committed(idx, r, got, committed, lo, hi, &tp, what))
+			return false;
+		memcpy(ubuf + offsetof(struct stackres_trim, committed), &got, sizeof(got));
+	}
+	if (!self) {
+		get_struct(&pl, back, n);
+		if (memcmp(back, ubuf, n))
+			FAIL("call %ld TRIM (%s): the struct changed beyond committed", idx,
+			     what);
+	}
+	if (r->slot) {
 		/* MADV_DONTNEED: the mapping is as it was, the guards too. */
 		maps_dirty = false;
 		if (!maps_after_failure(idx, true))
@@ -1714,47 +2351,49 @@ static bool fuzz_trim(long idx)
 			return false;
 		if (pct(25))
 			return check_guards(idx, r, false, "after TRIM") &&
-			       query_addr_now(idx, i, t.sp - 1, "after TRIM");
-	} else if (!ret) {
-		/* Pages entirely below sp - keep, above the guard, go. */
-		if (t.keep < t.sp - r->guard_top) {
-			uint64_t x = (t.sp - t.keep) & ~(PG - 1);
-
-			if (x < r->guard_top)
-				x = r->guard_top;
-			if (x > r->bottom)
-				r->bottom = x;
-		}
-		if (pct(25))
-			return query_id_now(idx, i, "after TRIM");
+			       query_addr_now(idx, i, kv.sp - 1, "after TRIM");
+	} else if (pct(25)) {
+		return query_id_now(idx, i, "after TRIM");
 	}
 	return true;
 }
 
 static bool fuzz_query(long idx)
 {
-	struct stackres_query q, out;
-	struct place pl = place_struct(sizeof(q));
+	static unsigned char ubuf[4 * 4096];
+	struct stackres_query q, kv, out;
+	struct place pl;
+	struct ext x;
 	unsigned int w = rn(100);
+	int i = -1, err, fd = pct(85) ? 1 : 2;
 	uint64_t expect;
-	int i = -1, err;
-	char what[200];
+	uint32_t in;
+	char what[300];
+	size_t n;
 	long ret;
 
 	memset(&q, 0x5a, sizeof(q));
 	q.id = pick_id();
 	q.flags = pct(50) ? STACKRES_QUERY_ADDR : 0;
-	if (pct(5))
-		q.flags |= STACKRES_QUERY_SLOT;
+	if ((q.flags & STACKRES_QUERY_ADDR) && pct(35))
+		q.flags |= STACKRES_QUERY_ANY;
+	else if (pct(3))
+		q.flags |= STACKRES_QUERY_ANY;		/* without ADDR: EINVAL */
+	/* Answers that a reused struct may carry: ignored. */
+	if (pct(8))
+		q.flags |= (uint32_t[]){ STACKRES_QUERY_SLOT, STACKRES_QUERY_GUARD,
+					 STACKRES_QUERY_FOREIGN }[rn(3)];
 	if (pct(8))
 		q.flags = rnd() & (pct(50) ? 0xff : ~0u);
 	if (w < 50 && nlive) {
 		struct res *r = &live[rn(nlive)];
 
 		q.addr = r->start + rn(r->end - r->start);
-		/* An arena: often the first or last byte of a slot. */
+		/* An arena: often the first or last byte of a slot, or its guard. */
 		if (r->slot && pct(30))
 			q.addr = any_slot(r) + (pct(50) ? 0 : r->slot - 1);
+		else if (guard_of(r) && pct(20))
+			q.addr = (r->slot ? any_slot(r) : r->start) + rn(guard_of(r));
 	} else if (w < 60 && nlive) {
 		q.addr = live[rn(nlive)].end;
 	} else if (w < 70 && nlive) {
@@ -1766,16 +2405,26 @@ static bool fuzz_query(long idx)
 		q.addr = boundary();
 	}
 
-	if (q.flags & STACKRES_QUERY_ADDR)
-		i = find_res_addr(q.addr, 1);
+	ext_pick(&x, STACKRES_IOC_QUERY, STACKRES_QUERY_SIZE_VER0, sizeof(q));
+	pl = place_struct(ext_psize(&x));
+	ext_view(&x, &kv, &q);
+	in = kv.flags & ~(STACKRES_QUERY_SLOT | STACKRES_QUERY_GUARD | STACKRES_QUERY_FOREIGN);
+	if (!(in & STACKRES_QUERY_ADDR))
+		i = find_res_id_fd(kv.id, fd);
+	else if (in & STACKRES_QUERY_ANY)
+		i = find_res_any(kv.addr);
 	else
-		i = find_res_id(q.id);
-	if (pl.cls == P_BAD) {
-		expect = BIT(EFAULT);
-		guard_hit(&pl);
-	} else if (q.flags & ~(STACKRES_QUERY_ADDR | STACKRES_QUERY_SLOT)) {
-		/* STACKRES_QUERY_SLOT is an answer that a reused struct may carry. */
-		expect = i >= 0 ? BIT(EINVAL) : BIT(EINVAL) | BIT(ENOENT);
+		i = find_res_addr(kv.addr, fd);
+	expect = ext_expect(&x, &pl);
+	if (expect) {
+		if (expect & BIT(EFAULT))
+			guard_hit(&pl);
+	} else if (x.usize < STACKRES_QUERY_SIZE_VER1 &&
+		   (kv.flags & ~(STACKRES_QUERY_ADDR | STACKRES_QUERY_SLOT))) {
+		expect = BIT(EINVAL);	/* as version 0 refused them */
+	} else if ((in & ~(STACKRES_QUERY_ADDR | STACKRES_QUERY_ANY)) ||
+		   ((in & STACKRES_QUERY_ANY) && !(in & STACKRES_QUERY_ADDR))) {
+		expect = BIT(EINVAL);
 	} else if (i < 0) {
 		expect = BIT(ENOENT);
 	} else if (pl.cls == P_RO) {
@@ -1783,21 +2432,688 @@ static bool fuzz_query(long idx)
 	} else {
 		expect = BIT(E_OK);
 	}
-	snprintf(what, sizeof(what), "ptr %s %#llx id %u flags %#x addr %#llx",
-		 kind_name[pl.kind], (unsigned long long)pl.addr, q.id, q.flags,
-		 (unsigned long long)q.addr);
+	snprintf(what, sizeof(what), "fd %d ptr %s %#llx size %zu (%s) id %u flags %#x "
+		 "addr %#llx", fd, kind_name[pl.kind], (unsigned long long)pl.addr, x.usize,
+		 sz_name[x.cls], kv.id, kv.flags, (unsigned long long)kv.addr);
 	kind_counts[pl.kind]++;
-	put_struct(&pl, &q, sizeof(q));
+	sz_counts[OP_QUERY][x.cls]++;
+	ext_bytes(&x, &q, ubuf);
+	put_struct(&pl, ubuf, ext_psize(&x));
+	sentinel_set(&pl, x.usize);
 	on_arena = i >= 0 && live[i].slot;
 	maps_before(idx);
-	ret = do_ioctl(stackres_fd, STACKRES_IOC_QUERY, pl.addr, &err);
-	if (!check_outcome(idx, OP_QUERY, ret, err, expect, what))
+	ret = do_ioctl(fd == 1 ? stackres_fd : fd2, x.cmd, pl.addr, &err);
+	if (!check_outcome(idx, OP_QUERY, ret, err, expect, what) ||
+	    !sentinel_check(idx, OP_QUERY, what))
 		return false;
 	if (!ret) {
 		maps_dirty = false;	/* QUERY changes nothing */
-		get_struct(&pl, &out, sizeof(out));
-		return check_query(idx, &out, &live[i], q.flags, q.addr);
+		n = x.usize < sizeof(out) ? x.usize : sizeof(out);
+		memset(&out, 0, sizeof(out));
+		get_struct(&pl, &out, n);
+		return check_query(idx, &out, &live[i], in, kv.addr, x.usize, fd,
+				   kv.resident);
 	}
+	return true;
+}
+
+/* ------------------------------------------------------------------ */
+/* FEATURES                                                             */
+
+static uint32_t max_res_param(void)
+{
+	char buf[32];
+
+	if (raw_read_file("/sys/module/stackres/parameters/max_reservations", buf,
+			  sizeof(buf)) > 0)
+		return strtoul(buf, NULL, 0);
+	return 32768;
+}
+
+/*
+ * FEATURES (_IOR): every field as ABI version 1 defines it; a larger
+ * struct's tail is zeroed, whatever it held (the module does not read it).
+ */
+static bool fuzz_features(long idx)
+{
+	static unsigned char ubuf[4 * 4096], back[4 * 4096];
+	const struct stackres_features e = {
+		.version = 1, .record_size = STACKRES_RECORD_SIZE_VER1, .ioctls = 0x3fe,
+		.reg_flags = STACKRES_MAP | STACKRES_POPULATE | STACKRES_NOTIFY_GROW |
+			     STACKRES_LARGE_FOLIOS,
+		.arena_flags = STACKRES_MAP, .trim_flags = STACKRES_TRIM_ADDR,
+		.query_flags = STACKRES_QUERY_ADDR | STACKRES_QUERY_ANY,
+		.reg_size = STACKRES_REG_SIZE_VER1, .arena_size = STACKRES_ARENA_SIZE_VER1,
+		.trim_size = STACKRES_TRIM_SIZE_VER1, .query_size = STACKRES_QUERY_SIZE_VER1,
+		.entry_size = STACKRES_ENTRY_SIZE_VER1, .trim_vec_max = 1024,
+		.max_reservations = max_res_param(), .queue_len = 256, .page_size = PG,
+		.chunk_max = task_size,
+	};
+	struct place pl;
+	struct ext x;
+	uint64_t expect;
+	char what[100];
+	size_t n;
+	long ret;
+	int err;
+
+	ext_pick(&x, STACKRES_IOC_FEATURES, sizeof(e), sizeof(e));
+	pl = place_struct(ext_psize(&x));
+	/* What comes in does not matter: junk, up to the caller's size. */
+	n = ext_psize(&x);
+	for (size_t j = 0; j < n; j++)
+		ubuf[j] = pct(50) ? 0 : rnd();
+	if (x.usize < sizeof(e)) {
+		expect = BIT(EINVAL);
+	} else if (x.usize > PG) {
+		expect = BIT(E2BIG);
+	} else if (pl.cls != P_OK) {
+		expect = BIT(EFAULT);
+		guard_hit(&pl);
+	} else {
+		expect = BIT(E_OK);
+	}
+	snprintf(what, sizeof(what), "ptr %s %#llx size %zu (%s)", kind_name[pl.kind],
+		 (unsigned long long)pl.addr, x.usize, sz_name[x.cls]);
+	kind_counts[pl.kind]++;
+	sz_counts[OP_FEATURES][x.cls]++;
+	put_struct(&pl, ubuf, n);
+	sentinel_set(&pl, x.usize);
+	maps_before(idx);
+	ret = do_ioctl(stackres_fd, x.cmd, pl.addr, &err);
+	if (!check_outcome(idx, OP_FEATURES, ret, err, expect, what) ||
+	    !sentinel_check(idx, OP_FEATURES, what))
+		return false;
+	if (ret)
+		return true;
+	maps_dirty = false;	/* changes no memory */
+	get_struct(&pl, back, n);
+	if (memcmp(back, &e, sizeof(e))) {
+		const struct stackres_features *g = (const void *)back;
+
+		FAIL("call %ld FEATURES (%s): version %u record_size %u ioctls %#llx flags "
+		     "%#llx %#llx %#llx %#llx sizes %u %u %u %u %u trim_vec_max %u "
+		     "max_reservations %u queue_len %u page_size %#llx chunk_max %#llx", idx,
+		     what, g->version, g->record_size, (unsigned long long)g->ioctls,
+		     (unsigned long long)g->reg_flags, (unsigned long long)g->arena_flags,
+		     (unsigned long long)g->trim_flags, (unsigned long long)g->query_flags,
+		     g->reg_size, g->arena_size, g->trim_size, g->query_size, g->entry_size,
+		     g->trim_vec_max, g->max_reservations, g->queue_len,
+		     (unsigned long long)g->page_size, (unsigned long long)g->chunk_max);
+	}
+	for (size_t j = sizeof(e); j < n; j++)
+		if (back[j])
+			FAIL("call %ld FEATURES (%s): byte %zu beyond the struct not zeroed",
+			     idx, what, j);
+	return true;
+}
+
+/* ------------------------------------------------------------------ */
+/* TRIM_VEC and LIST: arrays in vecbuf                                  */
+
+/* Where an array lies. */
+enum akind { A_OK, A_TAIL, A_RO, A_BAD, A_HIGH, A_NR };
+static const char *const akind_name[A_NR] = {
+	"ok", "into-none", "read-only", "bad", "high-bits",
+};
+
+/* An array of @bytes: its address, where it can be read and written. */
+static uint64_t place_array(enum akind *k, uint64_t bytes)
+{
+	uint64_t room = VEC_PAGES * PG, over;
+
+	if (*k == A_RO && bytes > VEC_RO_PAGES * PG)
+		*k = A_OK;
+	if ((*k == A_TAIL && !bytes) || (*k == A_HIGH && is64))
+		*k = A_BAD;
+	switch (*k) {
+	case A_OK:
+		if (pct(80))
+			return (uintptr_t)vecbuf + 8 * rn((room - bytes) / 8 + 1);
+		return (uintptr_t)vecbuf + rn(room - bytes + 1);
+	case A_TAIL:	/* the last 1..PG bytes run into the PROT_NONE page */
+		over = 1 + rn(bytes < PG ? bytes : PG);
+		return (uintptr_t)vecbuf + room - bytes + over;
+	case A_RO:
+		return (uintptr_t)vec_ro + rn(VEC_RO_PAGES * PG - bytes + 1);
+	case A_HIGH:	/* a 32-bit ABI: the low bits name good memory */
+		return ((uintptr_t)vecbuf | 1ULL << 32) + 8 * rn(8);
+	default:
+		return (uint64_t[]){ 0, (uintptr_t)vecbuf + room, kernel_addr(),
+				     is64 ? noncanonical() : kernel_addr() }[rn(4)];
+	}
+}
+
+/* Store @n bytes of @src at the array address @a, as far as user space can. */
+static void put_array(enum akind k, uint64_t a, const void *src, uint64_t n)
+{
+	uint64_t room_end = (uintptr_t)vecbuf + VEC_PAGES * PG;
+
+	if (k == A_OK)
+		memcpy((void *)(uintptr_t)a, src, n);
+	else if (k == A_RO)
+		memcpy(vec_ro_alias + (a - (uintptr_t)vec_ro), src, n);
+	else if (k == A_TAIL && a < room_end)
+		memcpy((void *)(uintptr_t)a, src, room_end - a);
+}
+
+static uint64_t vec_done_mid, vec_entries_trimmed, vec_e2big_entries;
+
+/* A good TRIM of a live reservation or slot of the first file, or not. */
+static void gen_vec_entry(struct stackres_trim *t, bool good)
+{
+	int i = good ? pick_fd1_res(false, false) : -1;
+	struct res *r;
+
+	if (i < 0) {
+		gen_trim(t);
+		return;
+	}
+	r = &live[i];
+	memset(t, 0, sizeof(*t));
+	if (pct(40))
+		t->flags = STACKRES_TRIM_ADDR;
+	else
+		t->id = r->id;
+	if (r->slot) {
+		uint64_t s0 = any_slot(r), g = guard_of(r);
+
+		t->sp = s0 + g + 1 + rn(r->slot - g);
+	} else {
+		t->sp = r->guard_top + 1 + rn(r->end - r->guard_top);
+		if (r->end == r->guard_top)	/* all guard: no good sp */
+			t->sp = r->end;
+	}
+	t->keep = pct(40) ? 0 : rn((r->slot ? r->slot : r->end - r->start) + PG);
+	if (pct(30))
+		t->committed = rnd();
+}
+
+static bool fuzz_trim_vec(long idx)
+{
+	static unsigned char arr[VEC_PAGES * 4096], back[VEC_PAGES * 4096];
+	static struct stackres_trim ents[1024];
+	static uint64_t want_c[1024], lo_c[1024], hi_c[1024];
+	static int res_c[1024];
+	static unsigned char ubuf[4 * 4096];
+	struct stackres_trim_vec v, kv;
+	struct res saved[MAX_LIVE];
+	struct place pl;
+	struct ext x;
+	struct stackres_trim_vec got;
+	enum akind ak;
+	unsigned int w, k, count, esize, nread, done = 0, bad_at = ~0u, e2big_at = ~0u;
+	uint64_t expect, bytes, trims = 0, room = VEC_PAGES * PG;
+	bool want, content, changes = false, went = false, done_ro;
+	char what[300];
+	int err, e = 0, nsaved = nlive;
+	long ret;
+
+	memset(&v, 0, sizeof(v));
+	w = rn(100);
+	if (w < 5)
+		count = 0;
+	else if (w < 75)
+		count = 1 + rn(8);
+	else if (w < 90)
+		count = 1 + rn(64);
+	else if (w < 95)
+		count = 1 + rn(1024);
+	else
+		count = (uint32_t[]){ 1024, 1025, 4096, 0xffffffff, (uint32_t)rnd() }[rn(5)];
+	w = rn(100);
+	if (w < 35)
+		esize = STACKRES_TRIM_SIZE_VER0;
+	else if (w < 80)
+		esize = STACKRES_TRIM_SIZE_VER1;
+	else if (w < 88)
+		esize = STACKRES_TRIM_SIZE_VER1 + 1 + rn(64);
+	else if (w < 92)	/* between the versions: EINVAL */
+		esize = STACKRES_TRIM_SIZE_VER0 + 1 + rn(STACKRES_TRIM_SIZE_VER1 -
+							  STACKRES_TRIM_SIZE_VER0 - 1);
+	else if (w < 95)
+		esize = rn(STACKRES_TRIM_SIZE_VER0);
+	else if (w < 97)
+		esize = PG;
+	else
+		esize = PG + 1 + rn(1 << 16);
+	w = rn(100);
+	ak = w < 85 ? A_OK : w < 90 ? A_TAIL : w < 94 ? A_RO : w < 98 ? A_BAD : A_HIGH;
+	/* Only what is read is generated: keep a good array in vecbuf. */
+	content = count && count <= 1024 && esize <= PG &&
+		  (esize == STACKRES_TRIM_SIZE_VER0 || esize >= STACKRES_TRIM_SIZE_VER1);
+	if (content && (uint64_t)count * esize > room)
+		count = room / esize;
+	bytes = content ? (uint64_t)count * esize : 0;
+	if (content || pct(50))
+		trims = place_array(&ak, bytes);
+	else
+		trims = boundary();
+	v.trims = trims;
+	v.count = count;
+	v.entry_size = esize;
+	if (pct(3))
+		v.flags = pct(50) ? 1u << rn(32) : (uint32_t)rnd();
+	if (pct(20))
+		v.done = rnd();		/* an answer: ignored */
+	want = esize >= STACKRES_TRIM_SIZE_VER1;
+
+	/* The entries: good ones, one of them maybe not, or any. */
+	if (content) {
+		w = rn(100);
+		if (w < 40)
+			bad_at = rn(count);
+		for (k = 0; k < count; k++)
+			gen_vec_entry(&ents[k], w < 90 && k != bad_at);
+		memset(arr, 0, bytes);
+		for (k = 0; k < count; k++)
+			memcpy(arr + (uint64_t)k * esize, &ents[k],
+			       esize < sizeof(ents[k]) ? esize : sizeof(ents[k]));
+		if (esize > sizeof(ents[0]) && ak == A_OK && pct(15)) {
+			e2big_at = rn(count);
+			arr[(uint64_t)e2big_at * esize + sizeof(ents[0]) +
+			    rn(esize - sizeof(ents[0]))] = 1 + rn(255);
+		}
+		/* The module's view of each entry. */
+		for (k = 0; k < count; k++)
+			if (esize < sizeof(ents[k]))
+				memset((char *)&ents[k] + esize, 0, sizeof(ents[k]) - esize);
+	}
+
+	ext_pick(&x, STACKRES_IOC_TRIM_VEC, sizeof(v), sizeof(v));
+	pl = place_struct(ext_psize(&x));
+	done_ro = !struct_writable(&pl, offsetof(struct stackres_trim_vec, done),
+				   sizeof(v.done));
+	ext_view(&x, &kv, &v);
+	/* Stored first: a struct in a reservation grows it, and the model with it. */
+	if (content)
+		put_array(ak, trims, arr, bytes);
+	ext_bytes(&x, &v, ubuf);
+	put_struct(&pl, ubuf, ext_psize(&x));
+	expect = ext_expect(&x, &pl);
+	if (expect) {
+		if (expect & BIT(EFAULT))
+			guard_hit(&pl);
+	} else if (kv.flags || kv.count > 1024 ||
+		   (kv.entry_size != STACKRES_TRIM_SIZE_VER0 &&
+		    kv.entry_size < STACKRES_TRIM_SIZE_VER1)) {
+		expect = BIT(EINVAL);
+	} else if (kv.entry_size > PG) {
+		expect = BIT(E2BIG);
+	} else if (!is64 && !is_compat && kv.trims >> 32) {
+		expect = BIT(EFAULT);	/* not a pointer of the kernel: done 0 */
+		went = true;
+	} else if (!kv.count) {
+		expect = done_ro ? BIT(EFAULT) : BIT(E_OK);
+		went = true;
+	} else if ((ak != A_OK && ak != A_RO) || (ak == A_RO && want)) {
+		/* Reading the array, or trying the store of an answer: done 0. */
+		expect = BIT(EFAULT);
+		went = true;
+	} else {
+		/* In order: the entries before the first bad one are trimmed. */
+		memcpy(saved, live, sizeof(live));
+		nread = e2big_at < count ? e2big_at : count;
+		for (k = 0; k < nread; k++) {
+			e = trim_errno(&ents[k], &res_c[k], &lo_c[k], &hi_c[k]);
+			if (e)
+				break;
+			model_trim(&live[res_c[k]], &ents[k]);
+			want_c[k] = live[res_c[k]].end - live[res_c[k]].bottom;
+		}
+		done = k;
+		if (!e && nread < count)
+			e = E2BIG;
+		changes = done > 0;
+		/* done cannot be stored: bad input, EFAULT, and nothing trimmed. */
+		if (done_ro) {
+			memcpy(live, saved, sizeof(live));
+			nlive = nsaved;
+			expect = BIT(EFAULT);
+			changes = false;
+		} else {
+			expect = e ? BIT(e) : BIT(E_OK);
+			went = true;
+		}
+	}
+	snprintf(what, sizeof(what), "ptr %s %#llx size %zu (%s) trims %s %#llx count %u "
+		 "entry_size %u flags %#x (bad entry %d, non-zero tail %d)", kind_name[pl.kind],
+		 (unsigned long long)pl.addr, x.usize, sz_name[x.cls], akind_name[ak],
+		 (unsigned long long)kv.trims, kv.count, kv.entry_size, kv.flags,
+		 (int)bad_at, (int)e2big_at);
+	kind_counts[pl.kind]++;
+	sz_counts[OP_TRIMVEC][x.cls]++;
+	sentinel_set(&pl, x.usize);
+	failure_changes = changes;
+	maps_before(idx);
+	ret = do_ioctl(stackres_fd, x.cmd, pl.addr, &err);
+	if (!check_outcome(idx, OP_TRIMVEC, ret, err, expect, what) ||
+	    !sentinel_check(idx, OP_TRIMVEC, what))
+		return false;
+	if (!went || done_ro)
+		return true;
+	/* done stored into a reservation the entries trimmed: it grows again. */
+	if (pl.kind == K_RES)
+		model_touch(&live[pl.res], pl.addr + offsetof(struct stackres_trim_vec, done));
+	/* The module went through the entries: done, and the array written back. */
+	vec_done_mid += done && done < count;
+	vec_entries_trimmed += done;
+	vec_e2big_entries += e == E2BIG;
+	memset(&got, 0, sizeof(got));
+	get_struct(&pl, &got, x.usize < sizeof(got) ? x.usize : sizeof(got));
+	if (got.done != done)
+		FAIL("call %ld TRIM_VEC (%s): done %u, expected %u (first error %s)",
+		     idx, what, got.done, done, ename(e));
+	if (content && (ak == A_OK || ak == A_RO)) {
+		memcpy(back, ak == A_OK ? (void *)(uintptr_t)trims :
+		       vec_ro_alias + (trims - (uintptr_t)vec_ro), bytes);
+		for (k = 0; want && ak == A_OK && k < done; k++) {
+			const size_t at = (size_t)k * esize +
+					  offsetof(struct stackres_trim, committed);
+			uint64_t c;
+
+			memcpy(&c, back + at, sizeof(c));
+			if (!check_trim_committed(idx, &live[res_c[k]], c, want_c[k], lo_c[k],
+						  hi_c[k], NULL, what))
+				return false;
+			memcpy(arr + at, &c, sizeof(c));
+		}
+		for (uint64_t j = 0; j < bytes; j++)
+			if (back[j] != arr[j])
+				FAIL("call %ld TRIM_VEC (%s): byte %llu of the array (entry %llu) "
+				     "changed", idx, what, (unsigned long long)j,
+				     (unsigned long long)(j / esize));
+	}
+	if (done && pct(20))
+		return query_id_now(idx, res_c[rn(done)], "after TRIM_VEC");
+	return true;
+}
+
+/* One LIST entry against the model. */
+static bool check_entry(long idx, const struct stackres_entry *g, const struct res *r,
+			const char *what)
+{
+	uint64_t committed = r->end - r->bottom, cmax = committed;
+
+	if (r->slot) {
+		cmax = (r->slot - guard_of(r)) * nslots_of(r);
+		committed = g->committed;
+		if (committed % PG || committed > cmax)
+			FAIL("call %ld LIST (%s): arena id %u resident %#llx, expected a page "
+			     "multiple up to %#llx", idx, what, r->id,
+			     (unsigned long long)committed, (unsigned long long)cmax);
+	}
+	if (g->id != r->id || g->user_data != r->user_data || g->start != r->start ||
+	    g->len != r->end - r->start || g->committed != committed ||
+	    g->flags != (r->slot ? STACKRES_ENTRY_ARENA : 0))
+		FAIL("call %ld LIST (%s): entry id %u user_data %#llx start %#llx len %#llx "
+		     "committed %#llx flags %#x; model id %u user_data %#llx start %#llx len "
+		     "%#llx committed %#llx flags %#x", idx, what, g->id,
+		     (unsigned long long)g->user_data, (unsigned long long)g->start,
+		     (unsigned long long)g->len, (unsigned long long)g->committed, g->flags,
+		     r->id, (unsigned long long)r->user_data, (unsigned long long)r->start,
+		     (unsigned long long)(r->end - r->start), (unsigned long long)committed,
+		     r->slot ? STACKRES_ENTRY_ARENA : 0);
+	return true;
+}
+
+/* The live reservations of file @fd with id >= @from, in id order. */
+static int list_model(int fd, uint32_t from, int *ix)
+{
+	int i, j, n = 0;
+
+	for (i = 0; i < nlive; i++) {
+		if (live[i].fd != fd || live[i].id < from)
+			continue;
+		for (j = n++; j > 0 && live[ix[j - 1]].id > live[i].id; j--)
+			ix[j] = ix[j - 1];
+		ix[j] = i;
+	}
+	return n;
+}
+
+/* Totals: nr_res and committed of every live reservation of @fd. */
+static bool check_list_totals(long idx, const struct stackres_list *g, int fd,
+			      const char *what)
+{
+	uint64_t lo = 0, hi = 0, nr = 0;
+	int i;
+
+	for (i = 0; i < nlive; i++) {
+		if (live[i].fd != fd)
+			continue;
+		nr++;
+		if (live[i].slot) {
+			hi += (live[i].slot - guard_of(&live[i])) * nslots_of(&live[i]);
+		} else {
+			lo += live[i].end - live[i].bottom;
+			hi += live[i].end - live[i].bottom;
+		}
+	}
+	if (g->nr_res != nr || g->committed < lo || g->committed > hi || g->committed % PG)
+		FAIL("call %ld LIST (%s): nr_res %llu committed %#llx, model %llu, %#llx..%#llx",
+		     idx, what, (unsigned long long)g->nr_res,
+		     (unsigned long long)g->committed, (unsigned long long)nr,
+		     (unsigned long long)lo, (unsigned long long)hi);
+	return true;
+}
+
+static uint64_t list_walks, list_entries_checked;
+
+/* Every reservation of @fd, a few per call, in id order: the model's. */
+static bool list_walk(long idx, int fd)
+{
+	static struct stackres_entry ents[4];
+	int ix[MAX_LIVE], n = list_model(fd, 0, ix), got = 0, calls = 0, err;
+	struct stackres_list l = { .entries = (uintptr_t)ents,
+				   .entry_size = sizeof(ents[0]) };
+	uint64_t sum = 0, total = 0;
+
+	list_walks++;
+	do {
+		l.count = 1 + rn(4);
+		if (do_ioctl(fd == 1 ? stackres_fd : fd2, STACKRES_IOC_LIST, (uintptr_t)&l,
+			     &err))
+			FAIL("call %ld LIST walk (fd %d, next_id %u): %s", idx, fd, l.next_id,
+			     ename(err));
+		if (!check_list_totals(idx, &l, fd, "walk"))
+			return false;
+		if (calls && l.committed != total)
+			FAIL("call %ld LIST walk: committed %#llx, before %#llx", idx,
+			     (unsigned long long)l.committed, (unsigned long long)total);
+		total = l.committed;
+		for (unsigned int j = 0; j < l.filled; j++, got++) {
+			if (got >= n)
+				FAIL("call %ld LIST walk (fd %d): more than %d entries", idx, fd,
+				     n);
+			if (!check_entry(idx, &ents[j], &live[ix[got]], "walk"))
+				return false;
+			sum += ents[j].committed;
+		}
+		if (l.filled > l.count || (l.next_id && l.filled < l.count) ||
+		    (l.next_id && (got >= n || l.next_id != live[ix[got]].id)))
+			FAIL("call %ld LIST walk (fd %d): count %u filled %u next_id %u after %d "
+			     "of %d entries", idx, fd, l.count, l.filled, l.next_id, got, n);
+	} while (l.next_id && ++calls < 2 * MAX_LIVE);
+	if (got != n || sum != total)
+		FAIL("call %ld LIST walk (fd %d): %d entries committed %#llx, model %d, "
+		     "totals %#llx", idx, fd, got, (unsigned long long)sum, n,
+		     (unsigned long long)total);
+	return true;
+}
+
+static bool fuzz_list(long idx)
+{
+	static unsigned char ubuf[4 * 4096], pre[VEC_PAGES * 4096];
+	struct stackres_list l, kv, out;
+	struct place pl;
+	struct ext x;
+	enum akind ak = A_OK;
+	int ix[MAX_LIVE], nm, fd = pct(85) ? 1 : 2, err;
+	unsigned int w, n = 0, nfd = 0, k;
+	uint64_t expect, ebytes = 0, room = VEC_PAGES * PG, fill = 0;
+	bool writes;
+	char what[300];
+	size_t ncopy;
+	long ret;
+
+	for (int i = 0; i < nlive; i++)
+		nfd += live[i].fd == fd;
+	memset(&l, 0, sizeof(l));
+	w = rn(100);
+	if (w < 10)
+		l.count = 0;
+	else if (w < 70)
+		l.count = 1 + rn(nfd + 2);
+	else if (w < 85)
+		l.count = rn(4);
+	else
+		l.count = pct(50) ? 0xffffffff : (uint32_t)rnd();
+	w = rn(100);
+	if (w < 60)
+		l.entry_size = STACKRES_ENTRY_SIZE_VER1;
+	else if (w < 75)
+		l.entry_size = STACKRES_ENTRY_SIZE_VER1 + 8 * (1 + rn(8));
+	else if (w < 80)
+		l.entry_size = STACKRES_ENTRY_SIZE_VER1 + 1 + rn(7);
+	else if (w < 85)
+		l.entry_size = rn(STACKRES_ENTRY_SIZE_VER1);
+	else if (w < 88)
+		l.entry_size = PG;
+	else if (w < 92)
+		l.entry_size = PG + 1 + rn(1 << 16);
+	else
+		l.entry_size = rnd();
+	w = rn(100);
+	if (w < 50 || !nlive)
+		l.next_id = 0;
+	else if (w < 75)
+		l.next_id = live[rn(nlive)].id;
+	else if (w < 85)
+		l.next_id = live[rn(nlive)].id + 1;
+	else
+		l.next_id = pick_id();
+	if (pct(3))
+		l.flags = 1u << rn(32);
+	if (pct(3))
+		l.pad = 1u << rn(32);
+	if (pct(30)) {		/* answers: ignored */
+		l.filled = rnd();
+		l.nr_res = rnd();
+		l.committed = rnd();
+	}
+	nm = list_model(fd, l.next_id, ix);
+	w = rn(100);
+	if (w < 20) {
+		l.entries = 0;
+	} else {
+		ak = w < 85 ? A_OK : w < 90 ? A_TAIL : w < 94 ? A_RO : w < 98 ? A_BAD : A_HIGH;
+		n = l.count < (unsigned int)nm ? l.count : (unsigned int)nm;
+		/* Room for the entries written, and one more when it fits. */
+		ebytes = l.entry_size <= PG ? (uint64_t)(n + 1) * l.entry_size : 0;
+		if (ebytes > room)
+			ebytes = room;
+		if (ak == A_TAIL && n && l.entry_size <= PG)
+			l.entries = (uintptr_t)vecbuf + room - (uint64_t)n * l.entry_size +
+				    1 + rn(l.entry_size < PG ? l.entry_size : PG);
+		else if (ak == A_TAIL)
+			l.entries = place_array(&ak, 0);
+		else
+			l.entries = place_array(&ak, ebytes);
+		if (ak == A_OK) {
+			fill = (uintptr_t)vecbuf + room - l.entries;
+			if (fill > ebytes)
+				fill = ebytes;
+			for (uint64_t j = 0; j < fill; j++)
+				pre[j] = 0xa7 ^ (j & 0xff);
+			memcpy((void *)(uintptr_t)l.entries, pre, fill);
+		}
+	}
+	ext_pick(&x, STACKRES_IOC_LIST, sizeof(l), sizeof(l));
+	pl = place_struct(ext_psize(&x));
+	ext_view(&x, &kv, &l);
+	/* What the module writes: min(count, live ones from next_id) entries. */
+	n = 0;
+	if (kv.entries)
+		n = kv.count < (unsigned int)nm ? kv.count : (unsigned int)nm;
+	writes = n && !(ak == A_OK && kv.entries == l.entries);
+	expect = ext_expect(&x, &pl);
+	if (expect) {
+		if (expect & BIT(EFAULT))
+			guard_hit(&pl);
+	} else if (kv.flags || kv.pad) {
+		expect = BIT(EINVAL);
+	} else if (kv.entries && kv.entry_size < STACKRES_ENTRY_SIZE_VER1) {
+		expect = BIT(EINVAL);
+	} else if (kv.entries && kv.entry_size > PG) {
+		expect = BIT(E2BIG);
+	} else if (kv.entries && !is64 && !is_compat && kv.entries >> 32) {
+		expect = BIT(EFAULT);
+	} else if (writes || pl.cls == P_RO) {
+		/* Entries into memory that cannot take them, or the answer. */
+		expect = BIT(EFAULT);
+	} else {
+		expect = BIT(E_OK);
+	}
+	snprintf(what, sizeof(what), "fd %d ptr %s %#llx size %zu (%s) entries %s %#llx "
+		 "count %u entry_size %u next_id %u flags %#x pad %#x", fd,
+		 kind_name[pl.kind], (unsigned long long)pl.addr, x.usize, sz_name[x.cls],
+		 kv.entries ? akind_name[ak] : "none", (unsigned long long)kv.entries,
+		 kv.count, kv.entry_size, kv.next_id, kv.flags, kv.pad);
+	kind_counts[pl.kind]++;
+	sz_counts[OP_LIST][x.cls]++;
+	ext_bytes(&x, &l, ubuf);
+	put_struct(&pl, ubuf, ext_psize(&x));
+	sentinel_set(&pl, x.usize);
+	maps_before(idx);
+	ret = do_ioctl(fd == 1 ? stackres_fd : fd2, x.cmd, pl.addr, &err);
+	if (!check_outcome(idx, OP_LIST, ret, err, expect, what) ||
+	    !sentinel_check(idx, OP_LIST, what))
+		return false;
+	if (ret)
+		return true;
+	maps_dirty = false;	/* changes no memory */
+	ncopy = x.usize < sizeof(out) ? x.usize : sizeof(out);
+	memset(&out, 0, sizeof(out));
+	get_struct(&pl, &out, ncopy);
+	if (!check_list_totals(idx, &out, fd, what))
+		return false;
+	kv.filled = n;
+	kv.next_id = kv.entries && (unsigned int)nm > n ? live[ix[n]].id : 0;
+	kv.nr_res = out.nr_res;
+	kv.committed = out.committed;
+	if (memcmp(&out, &kv, ncopy))
+		FAIL("call %ld LIST (%s): filled %u next_id %u, expected %u %u (%d live from "
+		     "next_id)", idx, what, out.filled, out.next_id, kv.filled, kv.next_id, nm);
+	if (kv.entries) {
+		const unsigned char *p = (const unsigned char *)(uintptr_t)kv.entries;
+		uint64_t sum = 0;
+
+		for (k = 0; k < n; k++) {
+			struct stackres_entry g;
+
+			memcpy(&g, p + (uint64_t)k * kv.entry_size, sizeof(g));
+			list_entries_checked++;
+			if (!check_entry(idx, &g, &live[ix[k]], what))
+				return false;
+			sum += g.committed;
+			for (uint64_t j = sizeof(g); j < kv.entry_size; j++)
+				if (p[(uint64_t)k * kv.entry_size + j])
+					FAIL("call %ld LIST (%s): entry %u byte %llu not zeroed",
+					     idx, what, k, (unsigned long long)j);
+		}
+		/* Beyond the entries written: as it was. */
+		for (uint64_t j = (uint64_t)n * kv.entry_size; j < fill; j++)
+			if (p[j] != pre[j])
+				FAIL("call %ld LIST (%s): byte %llu after %u entries written", idx,
+				     what, (unsigned long long)(j - (uint64_t)n * kv.entry_size),
+				     n);
+		if (n == (unsigned int)nm && nm == (int)out.nr_res && sum != out.committed)
+			FAIL("call %ld LIST (%s): committed %#llx, the entries' sum %#llx", idx,
+			     what, (unsigned long long)out.committed, (unsigned long long)sum);
+	}
+	if (pct(10))
+		return list_walk(idx, fd);
 	return true;
 }
 
@@ -1813,32 +3129,60 @@ static bool generic_cmd(unsigned int cmd)
 	       type == 0x94 || type == 0x15;
 }
 
+/*
+ * The requests the module knows: those with a size-extensible struct by
+ * type, number and direction (any size), the two others exactly.
+ */
+static const unsigned int known_ext[] = {
+	STACKRES_IOC_REGISTER, STACKRES_IOC_TRIM, STACKRES_IOC_QUERY, STACKRES_IOC_ARENA,
+	STACKRES_IOC_FEATURES, STACKRES_IOC_TRIM_VEC, STACKRES_IOC_LIST,
+};
+
+static const unsigned int known_fixed[] = {
+	STACKRES_IOC_UNREGISTER, STACKRES_IOC_RECORD_SIZE,
+};
+
+static bool known_cmd(unsigned int cmd)
+{
+	unsigned int j;
+
+	for (j = 0; j < sizeof(known_fixed) / sizeof(known_fixed[0]); j++)
+		if (cmd == known_fixed[j])
+			return true;
+	for (j = 0; j < sizeof(known_ext) / sizeof(known_ext[0]); j++)
+		if (_IOC_TYPE(cmd) == _IOC_TYPE(known_ext[j]) &&
+		    _IOC_NR(cmd) == _IOC_NR(known_ext[j]) &&
+		    _IOC_DIR(cmd) == _IOC_DIR(known_ext[j]))
+			return true;
+	return false;
+}
+
 static bool fuzz_unknown(long idx)
 {
-	static const unsigned int known[] = {
-		STACKRES_IOC_REGISTER, STACKRES_IOC_UNREGISTER, STACKRES_IOC_TRIM,
-		STACKRES_IOC_QUERY, STACKRES_IOC_ARENA,
-	};
-	const unsigned int nknown = sizeof(known) / sizeof(known[0]);
+	const unsigned int next = sizeof(known_ext) / sizeof(known_ext[0]);
 	struct place pl = place_struct(8);
-	unsigned int cmd, k = known[rn(nknown)], n, j;
-	bool is_known;
+	unsigned int cmd, k, n;
 	char what[100];
 	uint64_t arg;
 	long ret;
 	int err;
 
 	do {
+		k = pct(30) ? known_fixed[rn(2)] : known_ext[rn(next)];
 		switch (rn(5)) {
-		case 0:	/* a known number with another size */
+		case 0:	/* a fixed-size request with another size */
+			k = known_fixed[rn(2)];
 			do {
 				n = pct(50) ? rn(256) : rn(1 << 14);
 			} while (n == _IOC_SIZE(k));
 			cmd = (k & ~(_IOC_SIZEMASK << _IOC_SIZESHIFT)) | n << _IOC_SIZESHIFT;
 			break;
-		case 1:	/* another direction */
+		case 1:	/* another direction (for any size) */
 			cmd = (k & ~(_IOC_DIRMASK << _IOC_DIRSHIFT)) |
 			      (unsigned int)rn(4) << _IOC_DIRSHIFT;
+			if (pct(50))
+				cmd = (cmd & ~(_IOC_SIZEMASK << _IOC_SIZESHIFT)) |
+				      (unsigned int)rn(1 << 14) << _IOC_SIZESHIFT;
 			break;
 		case 2:	/* our magic, another number */
 			cmd = _IOC(rn(4), STACKRES_IOC_MAGIC, rn(256), rn(1 << 14));
@@ -1851,9 +3195,7 @@ static bool fuzz_unknown(long idx)
 			break;
 		}
 		/* Never a request the module knows (ARENA would map memory). */
-		for (is_known = false, j = 0; j < nknown; j++)
-			is_known |= cmd == known[j];
-	} while (generic_cmd(cmd) || is_known);
+	} while (generic_cmd(cmd) || known_cmd(cmd));
 	arg = pct(70) ? pl.addr : boundary();
 	snprintf(what, sizeof(what), "cmd %#x arg %#llx", cmd, (unsigned long long)arg);
 	maps_before(idx);
@@ -1864,16 +3206,31 @@ static bool fuzz_unknown(long idx)
 /* ------------------------------------------------------------------ */
 /* read(): records are whole, and plausible user values                 */
 
-static bool check_records(long idx, const struct stackres_event *ev, int n)
+static uint32_t rec_size = STACKRES_RECORD_SIZE_VER0;	/* the first file's, by the model */
+static uint64_t records_seen[2];			/* version 0, version 1 */
+
+/*
+ * Records are plausible: types, ids, our tid, addresses in the reservation
+ * they name.  Version 1 records also carry the reservation's user_data,
+ * an arena's slot index (STACKRES_RECORD_SLOT), the origin of the access
+ * (the fuzzer itself touches memory in user mode, and its guard hits all
+ * come from the kernel: a struct pointer or read() buffer in a guard; it
+ * never executes there) and zero reserved.
+ */
+static bool check_records(long idx, const unsigned char *buf, int n, size_t rsz)
 {
 	int j;
 
 	for (j = 0; j < n; j++) {
-		const struct stackres_event *e = &ev[j];
-		bool bad;
+		struct stackres_record rec = { 0 }, *e = &rec;
+		bool bad, v1 = rsz == sizeof(rec);
+		int i = -1;
 
+		memcpy(&rec, buf + j * rsz, rsz);
+		records_seen[v1]++;
 		if (e->type == STACKRES_EV_LOST) {
-			bad = e->id || e->tid || e->addr || !e->committed || e->err;
+			bad = e->id || e->tid || e->addr || !e->committed || e->err ||
+			      e->user_data || e->slot || e->origin || e->flags || e->reserved;
 		} else {
 			bad = e->type < STACKRES_EV_GROW || e->type > STACKRES_EV_FAILED ||
 			      !e->id || (pid_t)e->tid != mytid || e->addr >= task_size ||
@@ -1881,7 +3238,7 @@ static bool check_records(long idx, const struct stackres_event *ev, int n)
 			      (e->type != STACKRES_EV_FAILED && e->err) ||
 			      (e->type == STACKRES_EV_FAILED && (!e->err || e->err > 4095));
 			if (!bad) {
-				int i = find_res_id(e->id);
+				i = find_res_id(e->id);
 
 				/* A live reservation: the address lies in it. */
 				if (i >= 0 && (e->addr < live[i].start ||
@@ -1896,12 +3253,30 @@ static bool check_records(long idx, const struct stackres_event *ev, int n)
 				     guard_of(&live[i])))
 					bad = true;
 			}
+			if (!bad && v1) {
+				bad = e->reserved || (e->flags & ~STACKRES_RECORD_SLOT) ||
+				      (!(e->flags & STACKRES_RECORD_SLOT) && e->slot) ||
+				      (e->origin != STACKRES_ORIGIN_USER &&
+				       e->origin != STACKRES_ORIGIN_KERNEL) ||
+				      (e->type == STACKRES_EV_OVERFLOW &&
+				       e->origin != STACKRES_ORIGIN_KERNEL);
+				if (!bad && i >= 0)
+					bad = e->user_data != live[i].user_data ||
+					      !(e->flags & STACKRES_RECORD_SLOT) != !live[i].slot ||
+					      (live[i].slot &&
+					       e->slot != (e->addr - live[i].start) / live[i].slot);
+			}
 		}
 		if (bad)
-			FAIL("call %ld read: implausible record type %u id %u tid %u err %u "
-			     "addr %#llx committed %#llx", idx, e->type, e->id, e->tid,
-			     e->err, (unsigned long long)e->addr,
-			     (unsigned long long)e->committed);
+			FAIL("call %ld read: implausible record (%zu bytes) type %u id %u tid %u "
+			     "err %u addr %#llx committed %#llx user_data %#llx slot %llu "
+			     "origin %u flags %#x reserved %#llx (model: %s, user_data %#llx)",
+			     idx, rsz, e->type, e->id, e->tid, e->err,
+			     (unsigned long long)e->addr, (unsigned long long)e->committed,
+			     (unsigned long long)e->user_data, (unsigned long long)e->slot,
+			     e->origin, e->flags, (unsigned long long)e->reserved,
+			     i < 0 ? "not live" : live[i].slot ? "arena" : "reservation",
+			     i < 0 ? 0ULL : (unsigned long long)live[i].user_data);
 	}
 	return true;
 }
@@ -1914,9 +3289,10 @@ static uint64_t uaccess_limit(void)
 
 static bool fuzz_read(long idx)
 {
-	static struct stackres_event buf[512];
+	static unsigned char buf[512 * STACKRES_RECORD_SIZE_VER1];
 	struct pollfd pfd = { .fd = stackres_fd, .events = POLLIN };
-	struct place pl = place_struct(sizeof(struct stackres_event));
+	const size_t rsz = rec_size;
+	struct place pl = place_struct(rsz);
 	bool avail, own = pct(40), in_res;
 	uint64_t expect, addr;
 	size_t count;
@@ -1926,10 +3302,10 @@ static bool fuzz_read(long idx)
 
 	switch (rn(4)) {
 	case 0:
-		count = rn(sizeof(struct stackres_event));
+		count = rn(rsz);
 		break;
 	case 1:
-		count = sizeof(struct stackres_event) * (1 + rn(8));
+		count = rsz * (1 + rn(8));
 		break;
 	case 2:
 		count = rn(4096);
@@ -1946,9 +3322,9 @@ static bool fuzz_read(long idx)
 		count = sizeof(buf);
 	/* Into a reservation or slot: one record, so nothing lands beyond its end. */
 	in_res = pl.kind == K_RES || pl.kind == K_SLOT;
-	if (!own && in_res && count >= sizeof(struct stackres_event))
-		count = sizeof(struct stackres_event);
-	if (count < sizeof(struct stackres_event))
+	if (!own && in_res && count >= rsz)
+		count = rsz;
+	if (count < rsz)
 		expect = BIT(EINVAL);
 	else if (!avail)
 		expect = BIT(EAGAIN);
@@ -1979,12 +3355,12 @@ static bool fuzz_read(long idx)
 	else if (!own && avail && expect == BIT(EFAULT))
 		guard_hit(&pl);
 	/* The copy out grows the reservation it lands in. */
-	if (!own && avail && pl.kind == K_RES && count >= sizeof(struct stackres_event)) {
+	if (!own && avail && pl.kind == K_RES && count >= rsz) {
 		model_touch(&live[pl.res], addr);
 		maps_dirty = true;
 	}
-	snprintf(what, sizeof(what), "buf %s %#llx count %#zx avail %d",
-		 own ? "own" : kind_name[pl.kind], (unsigned long long)addr, count, avail);
+	snprintf(what, sizeof(what), "buf %s %#llx count %#zx avail %d record size %zu",
+		 own ? "own" : kind_name[pl.kind], (unsigned long long)addr, count, avail, rsz);
 	maps_before(idx);
 	ret = read(stackres_fd, (void *)(uintptr_t)addr, count);
 	err = ret < 0 ? errno : 0;
@@ -1993,16 +3369,58 @@ static bool fuzz_read(long idx)
 	if (ret < 0)
 		return true;
 	maps_dirty = !own;
-	if (!ret || ret % sizeof(struct stackres_event) || (size_t)ret > count)
-		FAIL("call %ld read: %ld bytes for count %zu", idx, ret, count);
+	if (!ret || ret % rsz || (size_t)ret > count)
+		FAIL("call %ld read: %ld bytes for count %zu (record size %zu)", idx, ret,
+		     count, rsz);
 	if (own || pl.kind == K_OK || pl.kind == K_ACROSS || in_res) {
-		static struct stackres_event copy[512];
-		size_t n = ret / sizeof(struct stackres_event);
+		static unsigned char copy[sizeof(buf)];
+		size_t n = ret / rsz;
 
-		if (n > 512)
-			n = 512;
-		memcpy(copy, (void *)(uintptr_t)addr, n * sizeof(copy[0]));
-		return check_records(idx, copy, n);
+		if (n > sizeof(copy) / rsz)
+			n = sizeof(copy) / rsz;
+		memcpy(copy, (void *)(uintptr_t)addr, n * rsz);
+		return check_records(idx, copy, n, rsz);
+	}
+	return true;
+}
+
+/*
+ * RECORD_SIZE: 32 or 64 bytes per record from now on (EINVAL else), for
+ * the records already queued too.  A __u32 that the module only reads.
+ */
+static bool fuzz_record_size(long idx)
+{
+	struct place pl = place_struct(sizeof(uint32_t));
+	uint32_t v;
+	uint64_t expect;
+	char what[100];
+	long ret;
+	int err;
+
+	if (pct(85))
+		v = pct(50) ? STACKRES_RECORD_SIZE_VER0 : STACKRES_RECORD_SIZE_VER1;
+	else
+		v = (uint32_t[]){ 0, 1, 24, 31, 33, 40, 48, 63, 65, 96, 128, 4096,
+				  (uint32_t)rnd() }[rn(13)];
+	if (pl.cls == P_BAD) {
+		expect = BIT(EFAULT);
+		guard_hit(&pl);
+	} else if (v != STACKRES_RECORD_SIZE_VER0 && v != STACKRES_RECORD_SIZE_VER1) {
+		expect = BIT(EINVAL);
+	} else {
+		expect = BIT(E_OK);
+	}
+	snprintf(what, sizeof(what), "ptr %s %#llx size %u", kind_name[pl.kind],
+		 (unsigned long long)pl.addr, v);
+	kind_counts[pl.kind]++;
+	put_struct(&pl, &v, sizeof(v));
+	maps_before(idx);
+	ret = do_ioctl(stackres_fd, STACKRES_IOC_RECORD_SIZE, pl.addr, &err);
+	if (!check_outcome(idx, OP_RECSIZE, ret, err, expect, what))
+		return false;
+	if (!ret) {
+		maps_dirty = false;	/* changes no memory */
+		rec_size = v;
 	}
 	return true;
 }
@@ -2052,6 +3470,7 @@ static bool fuzz_reopen(long idx)
 		}
 	}
 	close(stackres_fd);
+	rec_size = STACKRES_RECORD_SIZE_VER0;	/* a new file's */
 	/* The arenas ended with the file; their guard markers did not. */
 	for (i = 0; i < ngone; i++)
 		if (gone[i].slot && !unguard(idx, &gone[i]))
@@ -2069,7 +3488,10 @@ static bool fuzz_reopen(long idx)
 	return true;
 }
 
-/* Two reservations of a second file: EEXIST across files, ENOENT by id. */
+/*
+ * Two reservations of a second file: EEXIST across files, ENOENT by id,
+ * FOREIGN through STACKRES_QUERY_ANY.
+ */
 static bool setup_fd2(void)
 {
 	struct stackres_reg r = { .len = 4 * PG, .guard = PG, .commit = PG };
@@ -2080,12 +3502,14 @@ static bool setup_fd2(void)
 		return false;
 	for (k = 0; k < 2; k++) {
 		r.start = (uintptr_t)arena + (ARENA_PAGES - FD2_PAGES + 4 * k) * PG;
+		r.user_data = 0xf2f2f2f200000000ULL + k;
 		if (ioctl(fd2, STACKRES_IOC_REGISTER, &r))
 			return false;
 		live[nlive++] = (struct res) {
 			.fd = 2, .id = r.id, .start = r.start, .end = r.start + r.len,
 			.guard_top = r.start + r.guard, .chunk = STACKRES_DEFAULT_CHUNK,
 			.bottom = r.start + r.len - r.commit, .peak = r.commit,
+			.user_data = r.user_data, .below = true,
 		};
 	}
 	return true;
@@ -2100,21 +3524,29 @@ static bool run_stackres(void)
 		unsigned int w = rn(100);
 
 		cur_idx = idx;
-		if (w < 24 && nlive >= MAX_LIVE - 2)
+		if (w < 20 && nlive >= MAX_LIVE - 2)
 			ok = fuzz_unregister(idx);
-		else if (w < 24)
+		else if (w < 20)
 			ok = fuzz_register(idx);
-		else if (w < 34)
+		else if (w < 29)
 			ok = fuzz_arena(idx);
-		else if (w < 45)
+		else if (w < 39)
 			ok = fuzz_unregister(idx);
-		else if (w < 60)
+		else if (w < 52)
 			ok = fuzz_trim(idx);
-		else if (w < 78)
+		else if (w < 58)
+			ok = fuzz_trim_vec(idx);
+		else if (w < 73)
 			ok = fuzz_query(idx);
-		else if (w < 87)
+		else if (w < 78)
+			ok = fuzz_list(idx);
+		else if (w < 80)
+			ok = fuzz_features(idx);
+		else if (w < 83)
+			ok = fuzz_record_size(idx);
+		else if (w < 89)
 			ok = fuzz_unknown(idx);
-		else if (w < 93)
+		else if (w < 94)
 			ok = fuzz_read(idx);
 		else if (w < 99)
 			ok = fuzz_touch(idx);
@@ -2555,6 +3987,30 @@ int main(int argc, char **argv)
 			print_counts_of(acounts, opt, "  ");
 		ksft_print_msg("    QUERY answers naming a slot %" PRIu64 ", TRIMs checked byte "
 			       "by byte %" PRIu64 "\n", slot_answers, probes);
+		ksft_print_msg("  struct sizes passed (ABI version 1 rules):\n");
+		for (opt = OP_REG; opt <= OP_FEATURES; opt++) {
+			char line[300] = "";
+
+			for (int c = 0; c < SZ_NR; c++)
+				if (sz_counts[opt][c])
+					snprintf(line + strlen(line), sizeof(line) - strlen(line),
+						 " %s %" PRIu64, sz_name[c], sz_counts[opt][c]);
+			if (line[0])
+				ksft_print_msg("    %-11s%s\n", op_name[opt], line);
+		}
+		ksft_print_msg("  QUERY answers with GUARD %" PRIu64 ", FOREIGN %" PRIu64
+			       ", resident checked %" PRIu64 "; TRIM by address %" PRIu64
+			       ", committed written back checked %" PRIu64 "\n", guard_answers,
+			       foreign_answers, resident_checks, trim_addr_calls,
+			       trim_committed_checks);
+		ksft_print_msg("  TRIM_VEC entries trimmed %" PRIu64 ", stopped part-way %"
+			       PRIu64 ", at a non-zero tail %" PRIu64 "; LIST entries checked %"
+			       PRIu64 ", walks %" PRIu64 "; aligned maps %" PRIu64 "\n",
+			       vec_entries_trimmed, vec_done_mid, vec_e2big_entries,
+			       list_entries_checked, list_walks, aligned_maps);
+		ksft_print_msg("  records read: version 0 %" PRIu64 ", version 1 %" PRIu64
+			       "; bytes after a struct checked %" PRIu64 " times\n",
+			       records_seen[0], records_seen[1], sent_checks);
 		ksft_print_msg("  struct pointers:");
 		for (opt = 0; opt < K_NR; opt++)
 			printf(" %s %" PRIu64, kind_name[opt], kind_counts[opt]);
