@@ -19,7 +19,7 @@ overflow() {
 	want="tier: $1
 parser: stack overflow caught in the guard of its own stack"
 	shift
-	echo "# ==== $* ./overflow"
+	echo "# ==== ${*:+$* }./overflow"
 	out=$(env "$@" ./overflow)
 	rc=$?
 	echo "$out" | sed 's/^/# /'
