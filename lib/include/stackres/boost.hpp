@@ -14,10 +14,12 @@
  * stack_allocator is a Boost.Context StackAllocator: allocate() returns a
  * boost::context::stack_context, deallocate() takes it back.  Copies share
  * one pool (Boost copies the allocator into each fiber and coroutine).  The
- * pool keeps up to max_parked returned stacks for reuse and gives their
- * memory back to the kernel in batches of trim_batch (sr_trim_batch(): one
- * system call per batch on the stackres tier), keeping only the page at the
- * top; beyond max_parked, returned stacks are destroyed.
+ * pool keeps up to max_parked returned stacks for reuse; once trim_batch of
+ * them are untrimmed it gives their memory back to the kernel, keeping only
+ * the page at the top (sr_trim_batch(): one system call per 64 stacks on the
+ * stackres tier).  Beyond max_parked, returned stacks are destroyed.
+ * deallocate() allocates no memory and takes a mutex; allocate() throws
+ * std::bad_alloc or std::system_error when no stack can be made.
  *
  * Each stack has a stack_label, its libstackres user_data: sr_classify() on
  * a SIGSEGV in a guard answers with it, so a fault handler knows the name
@@ -79,8 +81,8 @@ inline const stack_label *label_of(const sr_fault &fault) noexcept
 struct pool_options {
 	std::size_t size = 1 << 20;		/* usable bytes per stack */
 	std::size_t guard = 64 << 10;		/* guard bytes below each */
-	std::size_t max_parked = 1024;		/* stacks kept for reuse */
-	std::size_t trim_batch = 64;		/* parked stacks trimmed per call */
+	std::size_t max_parked = 1024;		/* stacks kept for reuse (reserved) */
+	std::size_t trim_batch = 64;		/* trim when this many are untrimmed */
 	std::size_t keep = 0;			/* bytes a trim keeps below the label */
 	int max_tier = SR_TIER_BEST;		/* for a context the pool makes */
 };
@@ -104,10 +106,14 @@ public:
 
 		if (r)
 			throw std::system_error(-r, std::generic_category(), "sr_ctx_create");
+		reserve();
 	}
 
 	/* A pool on the caller's context, which must outlive the pool. */
-	stack_pool(sr_ctx *ctx, const pool_options &o) : opt_(o), ctx_(ctx), own_ctx_(false) {}
+	stack_pool(sr_ctx *ctx, const pool_options &o) : opt_(o), ctx_(ctx), own_ctx_(false)
+	{
+		reserve();
+	}
 
 	stack_pool(const stack_pool &) = delete;
 	stack_pool &operator=(const stack_pool &) = delete;
@@ -166,12 +172,12 @@ public:
 		return sctx;
 	}
 
+	/* Allocates nothing: the parked lists have room for max_parked. */
 	void deallocate(boost::context::stack_context &sctx) noexcept
 	{
 		stack_label *l = *static_cast<stack_label **>(sctx.sp);
 		sr_stack *s = l->stack;
-		std::vector<sr_stack *> batch;
-		bool destroy = false;
+		bool destroy = false, full = false;
 
 		l->name = nullptr;
 		l->tag = nullptr;
@@ -179,33 +185,58 @@ public:
 			std::lock_guard<std::mutex> g(mu_);
 
 			stats_.out--;
-			if (fresh_.size() + trimmed_.size() >= opt_.max_parked) {
+			if (fresh_.size() + trimmed_.size() + trimming_ >= opt_.max_parked) {
 				destroy = true;
 				stats_.destroyed++;
 			} else {
 				fresh_.push_back(s);
-				if (opt_.trim_batch && fresh_.size() >= opt_.trim_batch)
-					batch.swap(fresh_);
+				full = opt_.trim_batch && fresh_.size() >= opt_.trim_batch;
 			}
 		}
 		if (destroy)
 			unmake(s);
-		else if (!batch.empty())
-			trim_and_park(batch);
+		else if (full)
+			trim();
 	}
 
 	/* Trim every parked stack not trimmed since it was last used. */
-	void trim()
+	void trim() noexcept
 	{
-		std::vector<sr_stack *> batch;
+		for (;;) {
+			sr_stack *batch[chunk];
+			sr_trim v[chunk];
+			std::size_t n = 0;
 
-		{
+			{
+				std::lock_guard<std::mutex> g(mu_);
+
+				while (n < chunk && !fresh_.empty()) {
+					batch[n++] = fresh_.back();
+					fresh_.pop_back();
+				}
+				trimming_ += n;
+			}
+			if (!n)
+				return;
+			/*
+			 * Outside the lock: no other thread can take these
+			 * stacks meanwhile.  A failed entry only leaves that
+			 * stack's memory where it was.
+			 */
+			for (std::size_t i = 0; i < n; i++) {
+				v[i] = sr_trim();
+				v[i].stack = batch[i];
+				v[i].sp = sp_of(batch[i]);
+				v[i].keep = opt_.keep;
+			}
+			sr_trim_batch(ctx_, v, static_cast<unsigned int>(n));
+
 			std::lock_guard<std::mutex> g(mu_);
 
-			batch.swap(fresh_);
+			trimming_ -= n;
+			stats_.trimmed += n;
+			trimmed_.insert(trimmed_.end(), batch, batch + n);
 		}
-		if (!batch.empty())
-			trim_and_park(batch);
 	}
 
 	/* Destroy every parked stack. */
@@ -247,6 +278,15 @@ public:
 	}
 
 private:
+	/* Stacks per sr_trim_batch() call, from a local array. */
+	static constexpr std::size_t chunk = 64;
+
+	void reserve()
+	{
+		fresh_.reserve(opt_.max_parked);
+		trimmed_.reserve(opt_.max_parked);
+	}
+
 	/*
 	 * The top 64 bytes of each stack are the pool's: the first word is the
 	 * label, for deallocate(), which gets only the stack_context back.
@@ -289,30 +329,13 @@ private:
 		delete l;
 	}
 
-	void trim_and_park(std::vector<sr_stack *> &batch) noexcept
-	{
-		std::vector<sr_trim> v(batch.size());
-
-		for (std::size_t i = 0; i < batch.size(); i++) {
-			v[i] = sr_trim();
-			v[i].stack = batch[i];
-			v[i].sp = sp_of(batch[i]);
-			v[i].keep = opt_.keep;
-		}
-		/* A failed entry only leaves that stack's memory where it was. */
-		sr_trim_batch(ctx_, v.data(), static_cast<unsigned int>(v.size()));
-		std::lock_guard<std::mutex> g(mu_);
-
-		stats_.trimmed += batch.size();
-		trimmed_.insert(trimmed_.end(), batch.begin(), batch.end());
-	}
-
 	pool_options opt_;
 	sr_ctx *ctx_ = nullptr;
 	bool own_ctx_;
 	mutable std::mutex mu_;
 	std::vector<sr_stack *> fresh_;		/* parked, not trimmed since use */
 	std::vector<sr_stack *> trimmed_;	/* parked and trimmed */
+	std::size_t trimming_ = 0;		/* taken from fresh_ by trim() */
 	pool_stats stats_;
 };
 
