@@ -278,6 +278,11 @@ int stackres_register(struct stackres_file *f,
 	/* Fail before changing anything if the result cannot be stored. */
 	if (arg_copy_out(ureg, usize, &reg, sizeof(reg)))
 		return -EFAULT;
+	/* Version 0 refused the flags that came with version 1. */
+	if (usize < STACKRES_REG_SIZE_VER1 &&
+	    (reg.flags & ~(STACKRES_MAP | STACKRES_POPULATE |
+			   STACKRES_NOTIFY_GROW)))
+		return -EINVAL;
 	err = reg_check(&reg);
 	if (err)
 		return err;

@@ -276,6 +276,9 @@ int stackres_trim_vec(struct stackres_file *f,
 	err = arg_copy_in(&v, sizeof(v), sizeof(v), uvec, usize);
 	if (err)
 		return err;
+	/* Fail before changing anything if done cannot be stored. */
+	if (put_user(0U, &uvec->done))
+		return -EFAULT;
 	/* An entry is of version 0, of version 1 or larger. */
 	if (v.flags || v.count > STACKRES_TRIM_VEC_MAX ||
 	    (v.entry_size != STACKRES_TRIM_SIZE_VER0 &&
