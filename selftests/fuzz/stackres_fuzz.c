@@ -47,11 +47,14 @@
  * ABI version 1: the struct size of REGISTER, ARENA, TRIM, QUERY, FEATURES,
  * TRIM_VEC and LIST comes from the ioctl number, and every such call picks
  * one: version 0, version 1, a size in between, larger with a zero tail,
- * larger with a non-zero byte in the tail (E2BIG), smaller than version 0
- * (EINVAL), larger than a page (E2BIG).  The module sees the caller's
- * bytes up to its own size and zeros beyond ("the kernel's view"), and the
- * prediction is made from that view; the module must write no byte beyond
- * the caller's size (sentinels after the struct show it).  user_data comes
+ * larger with a non-zero byte in the tail (E2BIG), smaller than version 0,
+ * larger than a page (E2BIG).  A size other than version 0's, version 1's
+ * or larger is no request of the four version 0 ioctls (ENOTTY, as
+ * version 0 answered it); the new ones take version 1's or larger (EINVAL
+ * below).  The module sees the caller's bytes up to its own size and zeros
+ * beyond ("the kernel's view"), and the prediction is made from that view;
+ * the module must write no byte beyond the caller's size (sentinels after
+ * the struct show it).  user_data comes
  * back in QUERY, LIST and v1 records; align is honoured (checked on the
  * address, and the excess mapping must be gone); TRIM by address finds the
  * reservation or slot whose (start, end] holds sp and writes back the
@@ -63,7 +66,11 @@
  * GUARD says whether the address lies in a guard.  Resident bytes are
  * checked against bounds (at most the range, at most committed for a
  * STACKRES_MAP reservation, equal to it with STACKRES_POPULATE), since
- * caller memory may hold pages from before it was registered.
+ * caller memory may hold pages from before it was registered (until a
+ * trim down to the committed bottom discarded them).  A failed call
+ * changes nothing, including one whose answer (TRIM's committed,
+ * TRIM_VEC's done or committed) cannot be stored.  STACKRES_LARGE_FOLIOS
+ * reservations grow and are trimmed at 64 KiB boundaries.
  *
  * exit_free() runs in a task that shares our memory (CLONE_VM, not a
  * thread, so its exit status is visible): a failing call returns and that
@@ -1607,6 +1614,8 @@ generated:
 	inval = (kv.flags & ~(STACKRES_MAP | STACKRES_POPULATE | STACKRES_NOTIFY_GROW |
 			      STACKRES_LARGE_FOLIOS)) ||
 		((kv.flags & STACKRES_LARGE_FOLIOS) && kv.chunk % STACKRES_FOLIO_SIZE) ||
+		/* version 0 refused the flags that came with version 1 */
+		(x.usize < STACKRES_REG_SIZE_VER1 && (kv.flags & STACKRES_LARGE_FOLIOS)) ||
 		((kv.start | kv.len | kv.guard | kv.commit | kv.chunk) & (PG - 1)) ||
 		!kv.len || kv.guard > kv.len || kv.commit > kv.len - kv.guard ||
 		kv.len > task_size ||
@@ -2637,16 +2646,15 @@ static bool fuzz_trim_vec(long idx)
 	static int res_c[1024];
 	static unsigned char ubuf[4 * 4096];
 	struct stackres_trim_vec v, kv;
-	struct res saved[MAX_LIVE];
 	struct place pl;
 	struct ext x;
 	struct stackres_trim_vec got;
 	enum akind ak;
 	unsigned int w, k, count, esize, nread, done = 0, bad_at = ~0u, e2big_at = ~0u;
 	uint64_t expect, bytes, trims = 0, room = VEC_PAGES * PG;
-	bool want, content, changes = false, went = false, done_ro;
+	bool want, content, changes = false, went, done_ro;
 	char what[300];
-	int err, e = 0, nsaved = nlive;
+	int err, e = 0;
 	long ret;
 
 	memset(&v, 0, sizeof(v));
@@ -2731,9 +2739,16 @@ static bool fuzz_trim_vec(long idx)
 	ext_bytes(&x, &v, ubuf);
 	put_struct(&pl, ubuf, ext_psize(&x));
 	expect = ext_expect(&x, &pl);
+	/*
+	 * Past the size rules the module stores done (0) first, and nothing
+	 * changes if it cannot; from then on done is 0 but for the entries.
+	 */
+	went = !expect && !done_ro;
 	if (expect) {
 		if (expect & BIT(EFAULT))
 			guard_hit(&pl);
+	} else if (done_ro) {
+		expect = BIT(EFAULT);
 	} else if (kv.flags || kv.count > 1024 ||
 		   (kv.entry_size != STACKRES_TRIM_SIZE_VER0 &&
 		    kv.entry_size < STACKRES_TRIM_SIZE_VER1)) {
@@ -2741,18 +2756,14 @@ static bool fuzz_trim_vec(long idx)
 	} else if (kv.entry_size > PG) {
 		expect = BIT(E2BIG);
 	} else if (!is64 && !is_compat && kv.trims >> 32) {
-		expect = BIT(EFAULT);	/* not a pointer of the kernel: done 0 */
-		went = true;
+		expect = BIT(EFAULT);	/* not a pointer of the kernel */
 	} else if (!kv.count) {
-		expect = done_ro ? BIT(EFAULT) : BIT(E_OK);
-		went = true;
+		expect = BIT(E_OK);
 	} else if ((ak != A_OK && ak != A_RO) || (ak == A_RO && want)) {
-		/* Reading the array, or trying the store of an answer: done 0. */
+		/* Reading the array, or trying the store of an answer. */
 		expect = BIT(EFAULT);
-		went = true;
 	} else {
 		/* In order: the entries before the first bad one are trimmed. */
-		memcpy(saved, live, sizeof(live));
 		nread = e2big_at < count ? e2big_at : count;
 		for (k = 0; k < nread; k++) {
 			e = trim_errno(&ents[k], &res_c[k], &lo_c[k], &hi_c[k]);
@@ -2765,16 +2776,7 @@ static bool fuzz_trim_vec(long idx)
 		if (!e && nread < count)
 			e = E2BIG;
 		changes = done > 0;
-		/* done cannot be stored: bad input, EFAULT, and nothing trimmed. */
-		if (done_ro) {
-			memcpy(live, saved, sizeof(live));
-			nlive = nsaved;
-			expect = BIT(EFAULT);
-			changes = false;
-		} else {
-			expect = e ? BIT(e) : BIT(E_OK);
-			went = true;
-		}
+		expect = e ? BIT(e) : BIT(E_OK);
 	}
 	snprintf(what, sizeof(what), "ptr %s %#llx size %zu (%s) trims %s %#llx count %u "
 		 "entry_size %u flags %#x (bad entry %d, non-zero tail %d)", kind_name[pl.kind],
