@@ -50,5 +50,6 @@ void bench_greenrt(void);
 void bench_dense(void);
 void bench_libc(void);
 void bench_gcbarrier(void);
+void bench_mtgrow(void);
 
 #endif

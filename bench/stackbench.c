@@ -5,7 +5,7 @@
  *
  *   stackbench [-r MULT] [-R ROUNDS] [GROUP...]
  *                                     GROUP: growth ktouch churn create scale upcall greenrt
- *                                            dense libc gcbarrier
+ *                                            dense libc gcbarrier mtgrow
  *   stackbench -l                     list the cases (name unit baseline)
  *
  * Features are detected at run time: without /dev/stackres or exit_free a
@@ -69,7 +69,7 @@ struct acc {
 	double *v;
 };
 
-static struct acc accs[64];
+static struct acc accs[128];
 static int nacc;
 
 static struct acc *acc_get(const char *name, const char *unit, const char *base)
@@ -1119,6 +1119,39 @@ static const char *const case_list[][3] = {
 	{ "gcb-toggle-outside", "ns/toggle", "gcb-toggle-nofd" },
 	{ "gcb-mprotect-fd", "ns/pair", "gcb-mprotect" },
 	{ "gcb-mprotect-outside", "ns/pair", "gcb-mprotect" },
+	{ "mt-grow-lazy-1", "pages/s", "mt-grow-lazy-1" },
+	{ "mt-grow-lazy-2", "pages/s", "mt-grow-lazy-1" },
+	{ "mt-grow-lazy-4", "pages/s", "mt-grow-lazy-1" },
+	{ "mt-grow-stackres-1", "pages/s", "mt-grow-stackres-1" },
+	{ "mt-grow-stackres-2", "pages/s", "mt-grow-stackres-1" },
+	{ "mt-grow-stackres-4", "pages/s", "mt-grow-stackres-1" },
+	{ "mt-grow-chunk1-1", "pages/s", "mt-grow-chunk1-1" },
+	{ "mt-grow-chunk1-2", "pages/s", "mt-grow-chunk1-1" },
+	{ "mt-grow-chunk1-4", "pages/s", "mt-grow-chunk1-1" },
+	{ "mt-grow-chunk256k-1", "pages/s", "mt-grow-chunk256k-1" },
+	{ "mt-grow-chunk256k-2", "pages/s", "mt-grow-chunk256k-1" },
+	{ "mt-grow-chunk256k-4", "pages/s", "mt-grow-chunk256k-1" },
+	{ "mt-grow-arena-1", "pages/s", "mt-grow-arena-1" },
+	{ "mt-grow-arena-2", "pages/s", "mt-grow-arena-1" },
+	{ "mt-grow-arena-4", "pages/s", "mt-grow-arena-1" },
+	{ "mt-probe-idle", "ns/page", "mt-probe-idle" },
+	{ "mt-probe-lazy", "ns/page", "mt-probe-idle" },
+	{ "mt-probe-stackres", "ns/page", "mt-probe-idle" },
+	{ "mt-probe-chunk1", "ns/page", "mt-probe-idle" },
+	{ "mt-probe-chunk256k", "ns/page", "mt-probe-idle" },
+	{ "mt-probe-arena", "ns/page", "mt-probe-idle" },
+	{ "mt-probe-idle-p99", "us", "mt-probe-idle-p99" },
+	{ "mt-probe-lazy-p99", "us", "mt-probe-idle-p99" },
+	{ "mt-probe-stackres-p99", "us", "mt-probe-idle-p99" },
+	{ "mt-probe-chunk1-p99", "us", "mt-probe-idle-p99" },
+	{ "mt-probe-chunk256k-p99", "us", "mt-probe-idle-p99" },
+	{ "mt-probe-arena-p99", "us", "mt-probe-idle-p99" },
+	{ "mt-probe-idle-max", "us", "mt-probe-idle-max" },
+	{ "mt-probe-lazy-max", "us", "mt-probe-idle-max" },
+	{ "mt-probe-stackres-max", "us", "mt-probe-idle-max" },
+	{ "mt-probe-chunk1-max", "us", "mt-probe-idle-max" },
+	{ "mt-probe-chunk256k-max", "us", "mt-probe-idle-max" },
+	{ "mt-probe-arena-max", "us", "mt-probe-idle-max" },
 };
 
 static const struct {
@@ -1135,6 +1168,7 @@ static const struct {
 	{ "dense", bench_dense },
 	{ "libc", bench_libc },
 	{ "gcbarrier", bench_gcbarrier },
+	{ "mtgrow", bench_mtgrow },
 };
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
