@@ -103,10 +103,12 @@ static enum access_fault_result res_fault(struct stackres_mm *smm,
  * May the fault at @addr be ours: in a live reservation that grows or, for
  * a SIGSEGV, in an arena?  RCU only, no reference, no lock: the common
  * answer for JIT W^X flips, GC barriers and guard pages of the rest of the
- * process is no, and it must cost them next to nothing.
+ * process is no, and it must cost them next to nothing.  *@committed says
+ * whether @addr looked committed already: a hint (the bottom is read
+ * without smm->lock), for stackres_fault() to choose its lock.
  */
 static bool fault_may_be_ours(struct mm_struct *mm, unsigned long addr,
-			      unsigned int flags)
+			      unsigned int flags, bool *committed)
 {
 	struct stackres_mm *smm;
 	struct stackres_res *res = NULL;
@@ -120,8 +122,30 @@ static bool fault_may_be_ours(struct mm_struct *mm, unsigned long addr,
 		ours = res && res->slot;
 	else
 		ours = res && !res_dead(res) && !res->slot;
+	/* Only a hint: bottom moves under smm->lock, not held here. */
+	*committed = ours && !res->slot && addr >= data_race(res->bottom);
 	rcu_read_unlock();
 	return ours;
+}
+
+/*
+ * Was the fault resolved by another thread (a growth of the same
+ * reservation) since it happened?  Under the read lock, which does not
+ * hold off the page faults of the other threads, where the write lock
+ * would: 0 (no), 1 (yes: retry it) or the error of taking the lock.
+ */
+static int fault_resolved(struct mm_struct *mm, unsigned long addr,
+			  unsigned int flags)
+{
+	struct vm_area_struct *vma;
+	int ret;
+
+	if (mmap_read_lock_killable(mm))
+		return -EINTR;
+	vma = vma_lookup(mm, addr);
+	ret = vma && vma_allows(vma, flags);
+	mmap_read_unlock(mm);
+	return ret;
 }
 
 enum access_fault_result stackres_fault(unsigned long addr,
@@ -134,9 +158,10 @@ enum access_fault_result stackres_fault(unsigned long addr,
 	struct vm_area_struct *vma;
 	struct stackres_mm *smm;
 	struct stackres_res *res;
-	bool locked;
+	bool committed, locked;
+	int resolved;
 
-	if (!mm || !fault_may_be_ours(mm, addr, flags))
+	if (!mm || !fault_may_be_ours(mm, addr, flags, &committed))
 		return ret;
 	smm = smm_find_get(mm);
 	if (!smm)
@@ -145,6 +170,25 @@ enum access_fault_result stackres_fault(unsigned long addr,
 		/* Already a SIGSEGV (a guard marker): only account for it. */
 		dense_guard_hit(smm, addr, flags);
 		goto out_put;
+	}
+
+	/*
+	 * Each growth step takes mmap_lock for writing, which stops every
+	 * other thread of the process that needs the lock, so a fault that
+	 * needs no growth any more must not take it.  That is the case when
+	 * another thread grew the same reservation since the fault: it then
+	 * looks committed, or that thread holds mmap_lock now and this fault
+	 * waits for it anyway.  Look under the read lock first then; a lone
+	 * thread growing its own stack, the common case, goes straight to the
+	 * write lock.
+	 */
+	if (committed || rwsem_is_locked(&mm->mmap_lock)) {
+		resolved = fault_resolved(mm, addr, flags);
+		if (resolved) {
+			if (resolved > 0)
+				ret = ACCESS_FAULT_RETRY;
+			goto out_put;
+		}
 	}
 	if (mmap_write_lock_killable(mm))
 		goto out_put;
