@@ -63,20 +63,31 @@ static bool range_locked(struct mm_struct *mm, unsigned long start,
 }
 
 /*
- * Guard one slot.  Installing gives up with -ERESTARTNOINTR when faults
- * keep refilling the range; that would restart the whole ARENA (and map
- * again): retry a few times here first, under the same lock.
+ * Guard every slot of [start, end) in one pass (anon_range_guard_slots(),
+ * patch 0013: one range check, one VMA walk and one lock per page table
+ * of guards, where an madvise() per slot cost eight times as much); *@at
+ * is then the start of the first slot whose guard may be missing.
+ * Installing gives up with -ERESTARTNOINTR when faults keep refilling a
+ * guard; that would restart the whole ARENA (and map again): go on from
+ * where it stopped a few times here first, under the same lock.
  */
-static int arena_guard_install(struct mm_struct *mm, unsigned long start,
-			       unsigned long end)
+static int arena_guards_install(struct mm_struct *mm, unsigned long start,
+				unsigned long end, unsigned long slot,
+				unsigned long guard, unsigned long *at)
 {
-	int err, tries;
+	unsigned long from = start;
+	int err, tries = 0;
 
-	for (tries = 0; ; tries++) {
-		err = anon_range_advise(mm, start, end, MADV_GUARD_INSTALL);
-		if (err != -ERESTARTNOINTR || tries == 8 ||
-		    fatal_signal_pending(current))
+	for (;;) {
+		err = anon_range_guard_slots(mm, from, end, slot, guard, at);
+		if (err != -ERESTARTNOINTR || fatal_signal_pending(current))
 			return err;
+		/* Give up after 8 tries that got no further. */
+		if (*at > from)
+			tries = 0;
+		else if (++tries == 8)
+			return err;
+		from = *at;
 		cond_resched();
 	}
 }
@@ -186,15 +197,10 @@ int stackres_arena(struct stackres_file *f,
 	 * unregistered by another thread: use @id.
 	 */
 	mmap_write_downgrade(mm);
-	at = start;
 	if (a.guard) {
-		for (; at < end; at += a.slot) {
-			err = arena_guard_install(mm, at, at + a.guard);
-			if (!err && fatal_signal_pending(current))
-				err = -EINTR;
-			if (err)
-				break;
-		}
+		err = arena_guards_install(mm, start, end, a.slot, a.guard,
+					   &at);
+		/* The guards of the slots up to the one it stopped in. */
 		if (err && !mapped)
 			arena_guards_remove(mm, start, min(at + a.slot, end),
 					    a.slot, a.guard);

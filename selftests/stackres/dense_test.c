@@ -13,6 +13,8 @@
  *   the slot; a kernel access to a guard is EFAULT and a record too.
  * - TRIM frees a slot's pages below sp - keep, keeps its guard, and the
  *   slot grows again (zero-filled).
+ * - ARENA on used memory in several VMAs (and a huge page): each guard
+ *   page is a marker, every other page keeps its data.
  * - scale: 100,000 slots of 64 KiB for x86_64 tasks (16,384 for 32-bit
  *   tasks: 1 GiB, a test scale, not the limit), 10,000 (resp. 1,638) of
  *   them touched, in at most two more VMAs; page-table memory per slot is
@@ -303,6 +305,61 @@ TEST_F(dense, trim_frees_below_sp_and_keeps_the_guard)
 	EXPECT_EQ(0, sr_trim(self->fd, a.id, slot + guard, 0));
 	EXPECT_EQ(1, is_guard(slot));
 	munmap(sr_ptr(a.start), 8 * SLOT);
+}
+
+/*
+ * ARENA on memory the task has used, in several VMAs, with a transparent
+ * huge page where the system gives one: every page of every guard becomes
+ * a marker (its page thrown away, a huge page split first), and every page
+ * above the guards keeps its data.  Slots of 5 pages with 2-page guards
+ * straddle page-table boundaries.
+ */
+TEST_F(dense, guards_on_used_memory_in_several_vmas)
+{
+	const uint64_t slot = 5 * PG, guard = 2 * PG, huge = 2 * MIB;
+	const uint64_t n = 6 * MIB / slot, len = n * slot;
+	char *m = sr_map_isolated(len + huge, PROT_READ | PROT_WRITE);
+	uint64_t s, a, *pm;
+	struct stackres_arena ar;
+	int fd, vmas;
+
+	ASSERT_NE(NULL, m);
+	s = (sr_u64(m) + huge - 1) / huge * huge;
+	/* A huge page at the start (if THP allows), two more VMAs inside */
+	madvise(sr_ptr(s), 2 * huge, MADV_HUGEPAGE);
+	ASSERT_EQ(0, madvise(sr_ptr(s + 2 * huge + 3 * PG), huge + 4 * PG,
+			     MADV_DONTFORK));
+	for (a = s; a < s + len; a += PG)
+		SR_WRITE(a, sr_pattern(a));
+	vmas = vmas_in(s, s + len);
+	EXPECT_LE(3, vmas);
+
+	ASSERT_EQ(0, arena(self->fd, &ar, s, slot, n, guard, 0));
+	EXPECT_EQ(vmas, vmas_in(s, s + len));
+
+	pm = malloc(len / PG * sizeof(*pm));
+	ASSERT_NE(NULL, pm);
+	fd = open("/proc/self/pagemap", O_RDONLY);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ((ssize_t)(len / PG * sizeof(*pm)),
+		  pread(fd, pm, len / PG * sizeof(*pm), (off_t)(s / PG * sizeof(*pm))));
+	close(fd);
+	for (a = s; a < s + len; a += PG) {
+		bool in_guard = (a - s) % slot < guard;
+
+		ASSERT_EQ(in_guard, !!(pm[(a - s) / PG] & PM_GUARD_REGION))
+			TH_LOG("page %#llx, slot %llu", (unsigned long long)a,
+			       (unsigned long long)((a - s) / slot));
+		if (!in_guard)
+			ASSERT_EQ(sr_pattern(a), *(volatile uint8_t *)sr_ptr(a))
+				TH_LOG("page %#llx lost its data", (unsigned long long)a);
+	}
+	free(pm);
+	/* A guard in the middle is a guard */
+	ASSERT_TRUE(SR_TRY(SR_WRITE(s + (n / 2) * slot + guard - 1, 1)));
+	EXPECT_EQ(SEGV_MAPERR, sr_sig.code);
+	ASSERT_EQ(0, sr_unregister(self->fd, ar.id));
+	munmap(m, len + huge);
 }
 
 TEST_F_TIMEOUT(dense, scale_in_a_handful_of_vmas, 300)
