@@ -594,3 +594,206 @@ SR_API int sr_trim_batch(sr_ctx *ctx, struct sr_trim *v, unsigned int count)
 	}
 	return ok;
 }
+
+/* ---- budgeted trim ---- */
+
+/*
+ * Where an entry's trim cuts (cut) and the keep that makes the kernel cut
+ * there: below sp - keep, but never into the warm part under the top.
+ */
+static int budget_cut(sr_ctx *ctx, const struct sr_trim *t, size_t warm, uintptr_t *top,
+		      uintptr_t *cut, size_t *keep)
+{
+	uintptr_t sp = (uintptr_t)t->sp, base, c;
+	int r = check_trim(ctx, t, &base);
+
+	if (r)
+		return r;
+	*top = t->stack ? t->stack->start + t->stack->len :
+		base - t->arena->guard + t->arena->slot_size;
+	c = t->keep >= sp - base ? base : (sp - t->keep) & ~(uintptr_t)(ctx->page - 1);
+	if (c < base)
+		c = base;
+	if (warm && (*top - base <= warm ? base : *top - warm) < c)
+		c = *top - base <= warm ? base : (*top - warm) & ~(uintptr_t)(ctx->page - 1);
+	*cut = c;
+	*keep = sp - c;
+	return 0;
+}
+
+/*
+ * Committed bytes of each entry.  stackres: a TRIM_VEC whose every cut lies
+ * at the stack's base trims nothing, takes no mmap_lock and writes the
+ * committed bytes back (one call for up to trim_vec_max stacks, no QUERY
+ * each); below it mincore().
+ */
+static void budget_read(sr_ctx *ctx, struct sr_trim *v, unsigned int count)
+{
+	struct sr_trim loc[SR_VEC_LOCAL];
+	unsigned int i, n, k;
+	uintptr_t base;
+	uint64_t b;
+
+	if (ctx->tier != SR_TIER_STACKRES) {
+		for (i = 0; i < count; i++) {
+			v[i].error = check_trim(ctx, &v[i], &base);
+			if (!v[i].error)
+				v[i].error = sr_stack_resident(ctx, base, v[i].stack ?
+					v[i].stack->start + v[i].stack->len :
+					base - v[i].arena->guard + v[i].arena->slot_size, &b);
+			v[i].committed = v[i].error ? SR_UNKNOWN : (size_t)b;
+		}
+		return;
+	}
+	for (i = 0; i < count; i += n) {
+		n = count - i < SR_VEC_LOCAL ? count - i : SR_VEC_LOCAL;
+		for (k = 0; k < n; k++) {
+			loc[k] = v[i + k];
+			loc[k].keep = SIZE_MAX;
+		}
+		if (sr_trim_batch(ctx, loc, n) < 0)
+			for (k = 0; k < n; k++)
+				loc[k].committed = SR_UNKNOWN;
+		for (k = 0; k < n; k++) {
+			v[i + k].committed = loc[k].committed;
+			v[i + k].error = loc[k].error;
+		}
+	}
+}
+
+/* Bytes a trim of v would free: what lies committed below its cut. */
+static uint64_t budget_gain(sr_ctx *ctx, const struct sr_trim *v, size_t warm)
+{
+	uintptr_t top, cut;
+	size_t keep;
+
+	if (v->error < 0 || v->committed == SR_UNKNOWN ||
+	    budget_cut(ctx, v, warm, &top, &cut, &keep))
+		return 0;
+	return v->committed > top - cut ? v->committed - (top - cut) : 0;
+}
+
+static unsigned int bucket_of(uint64_t gain, size_t page)
+{
+	unsigned int k = 0;
+
+	for (gain /= page; gain; gain >>= 1)
+		k++;
+	return k;			/* 0: nothing to gain; else 1 + log2(pages) */
+}
+
+/* Trim the entries chosen (want(v[i])), up to SR_VEC_LOCAL at a time. */
+static int budget_trim(sr_ctx *ctx, struct sr_trim *v, unsigned int count,
+		       struct sr_budget *b, unsigned int min_bucket, uint64_t need)
+{
+	struct sr_trim loc[SR_VEC_LOCAL];
+	unsigned int idx[SR_VEC_LOCAL], i = 0, n, k, pass;
+	uint64_t gain;
+	int done = 0, r;
+
+	/* Pass 0: the buckets above min_bucket, all; pass 1: min_bucket until need is met. */
+	for (pass = 0; pass < 2; pass++) {
+		for (i = 0; i < count;) {
+			for (n = 0; i < count && n < SR_VEC_LOCAL; i++) {
+				uintptr_t top, cut;
+				size_t keep;
+				unsigned int bk;
+
+				gain = budget_gain(ctx, &v[i], b->warm);
+				bk = bucket_of(gain, ctx->page);
+				if (!bk || (pass == 0 ? bk <= min_bucket : bk != min_bucket))
+					continue;
+				if (pass == 1 && b->freed >= need)
+					break;
+				budget_cut(ctx, &v[i], b->warm, &top, &cut, &keep);
+				loc[n] = v[i];
+				loc[n].keep = keep;
+				idx[n++] = i;
+				b->freed += gain;
+			}
+			if (!n)
+				break;
+			r = sr_trim_batch(ctx, loc, n);
+			if (r < 0)
+				return r;
+			for (k = 0; k < n; k++) {
+				v[idx[k]].committed = loc[k].committed;
+				v[idx[k]].error = loc[k].error;
+				done += !loc[k].error;
+			}
+		}
+	}
+	return done;
+}
+
+/* No budget: every entry, as sr_trim_batch() would, but sparing warm bytes. */
+static int trim_all(sr_ctx *ctx, struct sr_trim *v, unsigned int count, size_t warm)
+{
+	struct sr_trim loc[SR_VEC_LOCAL];
+	unsigned int i, n, k;
+	uintptr_t top, cut;
+	int done = 0, r;
+
+	if (!warm)
+		return sr_trim_batch(ctx, v, count);
+	for (i = 0; i < count; i += n) {
+		n = count - i < SR_VEC_LOCAL ? count - i : SR_VEC_LOCAL;
+		for (k = 0; k < n; k++) {
+			loc[k] = v[i + k];
+			/* an invalid entry keeps its keep: sr_trim_batch() fails it */
+			budget_cut(ctx, &v[i + k], warm, &top, &cut, &loc[k].keep);
+		}
+		r = sr_trim_batch(ctx, loc, n);
+		if (r < 0)
+			return r;
+		done += r;
+		for (k = 0; k < n; k++) {
+			v[i + k].committed = loc[k].committed;
+			v[i + k].error = loc[k].error;
+		}
+	}
+	return done;
+}
+
+SR_API int sr_trim_budget(sr_ctx *ctx, struct sr_trim *v, unsigned int count,
+			  struct sr_budget *b)
+{
+	uint64_t sum[65] = { 0 }, total, low, need, acc = 0;
+	unsigned int i, k;
+	int r;
+
+	if (!ctx || !b || (count && !v))
+		return -EINVAL;
+	b->total = UINT64_MAX;
+	b->freed = 0;
+	if (!b->high)
+		return trim_all(ctx, v, count, b->warm);
+	r = sr_committed_total(ctx, &total);
+	if (r)
+		return r;
+	b->total = total;
+	for (i = 0; i < count; i++) {
+		v[i].committed = SR_UNKNOWN;
+		v[i].error = SR_TRIM_SKIPPED;
+	}
+	if (total <= b->high || !count)
+		return 0;
+	low = b->low && b->low <= b->high ? b->low : b->high;
+	need = total - low;
+	budget_read(ctx, v, count);
+	for (i = 0; i < count; i++)
+		if (!v[i].error)
+			v[i].error = SR_TRIM_SKIPPED;
+	/* The largest gains first: buckets by powers of two of the pages gained. */
+	for (i = 0; i < count; i++)
+		sum[bucket_of(budget_gain(ctx, &v[i], b->warm), ctx->page)] +=
+			budget_gain(ctx, &v[i], b->warm);
+	for (k = 64; k > 0; k--) {
+		acc += sum[k];
+		if (acc >= need)
+			break;
+	}
+	if (!k)
+		k = 1;			/* not enough even with all: trim all */
+	return budget_trim(ctx, v, count, b, k, need);
+}

@@ -610,6 +610,68 @@ static void test_trim_batch(void)
 	}
 }
 
+/*
+ * sr_trim_budget(): nothing under the budget; above it the largest gain
+ * first, down to low, sparing warm; without a budget every entry.
+ */
+static void test_trim_budget(void)
+{
+	/* whole 64 KiB steps: the module's default growth chunk */
+	static const size_t depth[4] = { 256 * KIB, 192 * KIB, 128 * KIB, 64 * KIB };
+	struct sr_budget b;
+	struct sr_trim t[5];
+	sr_stack *s[4];
+	uint64_t all;
+	size_t c;
+	int i, r;
+
+	for (i = 0; i < 4; i++) {
+		EXPECT(sr_stack_create(ctx, 320 * KIB, 0, NULL, &s[i]) == 0, "create");
+		touch((uintptr_t)sr_stack_top(s[i]) - depth[i], (uintptr_t)sr_stack_top(s[i]));
+	}
+	all = total();
+	memset(t, 0, sizeof(t));
+	for (i = 0; i < 4; i++) {
+		t[i].stack = s[i];
+		t[i].sp = sr_stack_top(s[i]);	/* idle: everything may go */
+	}
+	/* within the budget: one read of the total, nothing trimmed */
+	memset(&b, 0, sizeof(b));
+	b.high = all;
+	b.warm = 16 * KIB;
+	r = sr_trim_budget(ctx, t, 4, &b);
+	EXPECT(r == 0 && b.total == all && b.freed == 0, "under the budget: %d, total %llu",
+	       r, (unsigned long long)b.total);
+	for (i = 0; i < 4; i++)
+		EXPECT(t[i].error == SR_TRIM_SKIPPED, "entry %d: %d", i, t[i].error);
+	/* 1 byte over, down to 200 KiB less: the deepest (240 KiB gain) alone */
+	b.high = all - 1;
+	b.low = all - 200 * KIB;
+	r = sr_trim_budget(ctx, t, 4, &b);
+	EXPECT(r == 1 && b.freed == 240 * KIB, "over the budget: %d trimmed, %llu freed", r,
+	       (unsigned long long)b.freed);
+	EXPECT(t[0].error == 0, "entry 0: %d", t[0].error);
+	for (i = 1; i < 4; i++)
+		EXPECT(t[i].error == SR_TRIM_SKIPPED, "entry %d: %d", i, t[i].error);
+	for (i = 0; i < 4; i++)
+		EXPECT(sr_stack_committed(s[i], &c) == 0 && c == (i ? depth[i] : 16 * KIB),
+		       "stack %d: %zu", i, c);
+	EXPECT(total() == all - 240 * KIB, "total %llu", (unsigned long long)total());
+	/* no budget: every entry, warm kept; a bad entry fails alone */
+	memset(&b, 0, sizeof(b));
+	b.warm = 16 * KIB;
+	t[4].stack = s[0];
+	t[4].sp = (char *)sr_stack_top(s[0]) + page;
+	r = sr_trim_budget(ctx, t, 5, &b);
+	EXPECT(r == 4 && t[4].error == -EINVAL, "no budget: %d trimmed, entry 4: %d", r,
+	       t[4].error);
+	for (i = 0; i < 4; i++) {
+		EXPECT(sr_stack_committed(s[i], &c) == 0 && c == 16 * KIB, "stack %d: %zu", i, c);
+		sr_stack_destroy(s[i]);
+	}
+	EXPECT(sr_trim_budget(ctx, t, 1, NULL) == -EINVAL, "no budget struct");
+}
+
 static void test_arena(void)
 {
 	struct seen s = { 0 };
@@ -909,6 +971,7 @@ static const struct {
 	{ "records_lost", test_lost },
 	{ "trim_and_committed", test_trim },
 	{ "trim_batch", test_trim_batch },
+	{ "trim_budget", test_trim_budget },
 	{ "arena", test_arena },
 	{ "thread_cache", test_tcache },
 	{ "altstack_pthread", test_altstack },

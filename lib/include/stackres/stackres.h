@@ -126,6 +126,27 @@ struct sr_trim {
 };
 int sr_trim_batch(sr_ctx *ctx, struct sr_trim *trims, unsigned int count);
 
+/*
+ * Budgeted trim: trims holds the stacks a runtime could trim now (parked at
+ * sp, or idle with sp at the top).  Nothing is trimmed while the context's
+ * committed total is at most high; above it the entries that free the most
+ * are trimmed first, until the total is down to low (hysteresis), none of
+ * them below warm bytes under its top.  high 0: trim every entry.
+ * Entries trimmed get error 0 (and committed as sr_trim_batch() says), the
+ * others SR_TRIM_SKIPPED (committed: as read, or SR_UNKNOWN) or the error.
+ */
+#define SR_TRIM_SKIPPED		1
+struct sr_budget {
+	uint64_t high;		/* trim only above this many committed bytes */
+	uint64_t low;		/* then down to this (0, or above high: high) */
+	size_t warm;		/* bytes under each top kept committed (0: none) */
+	uint64_t total;		/* out: committed total before (UINT64_MAX: not read) */
+	uint64_t freed;		/* out: committed bytes the trims dropped (estimate) */
+	uintptr_t reserved[2];
+};
+int sr_trim_budget(sr_ctx *ctx, struct sr_trim *trims, unsigned int count,
+		   struct sr_budget *budget);
+
 /* Faults */
 enum sr_fault_kind {
 	SR_FAULT_NOT_OURS = 0,	/* not in a guard of this context's stacks */
