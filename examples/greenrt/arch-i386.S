@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * i386 primitives of libgreenrt: raw system call, raw clone, context switch.
+ * i386 primitives of libgreenrt: raw system call, context switch.
  * cdecl keeps ebx, esi, edi, ebp and the x87 control word across calls.
  * System calls go through int $0x80 (the vDSO entry would need %gs, which
  * raw clone threads share with the main thread anyway, so either works).
@@ -30,45 +30,6 @@ gr_syscall:
 	popl	%ebp
 	ret
 	.size	gr_syscall, .-gr_syscall
-
-/*
- * long gr_raw_clone(unsigned long flags, void *stack_top, void (*fn)(void *),
- *		     void *arg, uint32_t *ctid)
- */
-	.globl	gr_raw_clone
-	.type	gr_raw_clone, @function
-gr_raw_clone:
-	pushl	%ebx
-	pushl	%esi
-	pushl	%edi
-	movl	16(%esp), %ebx		/* flags */
-	movl	20(%esp), %ecx		/* stack */
-	movl	24(%esp), %eax		/* fn */
-	movl	28(%esp), %edx		/* arg */
-	movl	32(%esp), %edi		/* child_tid */
-	andl	$-16, %ecx
-	subl	$16, %ecx
-	movl	%edx, 0(%ecx)
-	movl	%eax, 4(%ecx)
-	xorl	%edx, %edx		/* parent_tid */
-	xorl	%esi, %esi		/* tls: none */
-	movl	$120, %eax		/* __NR_clone */
-	int	$0x80
-	testl	%eax, %eax
-	jnz	1f
-	/* child: esp is 16-byte aligned with arg at (%esp): a call site */
-	xorl	%ebp, %ebp
-	movl	4(%esp), %eax
-	call	*%eax
-	movl	$1, %eax		/* __NR_exit */
-	xorl	%ebx, %ebx
-	int	$0x80
-	hlt
-1:	popl	%edi
-	popl	%esi
-	popl	%ebx
-	ret
-	.size	gr_raw_clone, .-gr_raw_clone
 
 /* void gr_switch(struct gr_ctx *from, struct gr_ctx *to) */
 	.globl	gr_switch

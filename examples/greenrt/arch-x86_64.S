@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * x86_64 primitives of libgreenrt: raw system call, raw clone, context switch.
+ * x86_64 primitives of libgreenrt: raw system call, context switch.
  * The System V ABI makes rbx, rbp and r12-r15 callee-saved, plus the MXCSR
  * control bits and the x87 control word: that is all a switch has to keep.
  */
@@ -21,39 +21,6 @@ gr_syscall:
 	syscall
 	ret
 	.size	gr_syscall, .-gr_syscall
-
-/*
- * long gr_raw_clone(unsigned long flags, void *stack_top, void (*fn)(void *),
- *		     void *arg, uint32_t *ctid)
- * The child starts on stack_top with fn and arg stored there, so it needs no
- * register the kernel does not preserve; it calls fn(arg), which must not
- * return (if it does, the thread exits with SYS_exit).
- */
-	.globl	gr_raw_clone
-	.type	gr_raw_clone, @function
-gr_raw_clone:
-	andq	$-16, %rsi
-	subq	$16, %rsi
-	movq	%rcx, 0(%rsi)		/* arg */
-	movq	%rdx, 8(%rsi)		/* fn */
-	movq	%r8, %r10		/* child_tid */
-	xorl	%edx, %edx		/* parent_tid */
-	xorl	%r8d, %r8d		/* tls: none, the thread shares libc's */
-	movl	$56, %eax		/* __NR_clone */
-	syscall
-	testq	%rax, %rax
-	jnz	1f
-	/* child: rsp is 16-byte aligned here, as a call site needs */
-	xorl	%ebp, %ebp
-	movq	0(%rsp), %rdi
-	movq	8(%rsp), %rax
-	call	*%rax
-	movl	$60, %eax		/* __NR_exit */
-	xorl	%edi, %edi
-	syscall
-	hlt
-1:	ret
-	.size	gr_raw_clone, .-gr_raw_clone
 
 /* void gr_switch(struct gr_ctx *from, struct gr_ctx *to) */
 	.globl	gr_switch

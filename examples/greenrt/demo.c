@@ -184,6 +184,7 @@ static const char *const stacks_name[] = {
 	[GR_STACKS_DEFAULT] = "default",
 	[GR_STACKS_COMMITTED] = "committed",
 	[GR_STACKS_SIGSEGV] = "sigsegv",
+	[GR_STACKS_LAZY] = "lazy",
 };
 
 /* GREENRT_STACKS: -1 if it names no kind. */
@@ -215,6 +216,9 @@ int main(void)
 		.stack_max = env_ul("GREENRT_STACK_MAX", 0),
 		.stacks = stacks,
 		.verbose = 2,
+		.trim_budget = env_ul("GREENRT_TRIM_BUDGET", 0),
+		.trim_low = env_ul("GREENRT_TRIM_LOW", 0),
+		.trim_warm = env_ul("GREENRT_TRIM_WARM", 0),
 	};
 	struct gr_stats s;
 	double t0 = now(), t, tp[7] = { 0 };
@@ -222,7 +226,7 @@ int main(void)
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (stacks < 0) {
-		fprintf(stderr, "demo: GREENRT_STACKS=%s: not default, committed or sigsegv\n",
+		fprintf(stderr, "demo: GREENRT_STACKS=%s: not default, committed, sigsegv or lazy\n",
 			getenv("GREENRT_STACKS"));
 		return 2;
 	}
@@ -237,11 +241,11 @@ int main(void)
 	every = nbatches >= 5 ? nbatches / 5 : 1;
 	B.frame = frame_size();
 	B.stack_max = gr_stack_size();
-	printf("greenrt demo (%s): %lu coroutines in %lu batches of %lu, %s\n",
+	printf("greenrt demo (%s): %lu coroutines in %lu batches of %lu, %s + %s workers\n",
 	       is64 ? "x86_64" : "i386", total, nbatches, bsize,
-	       gr_mode() == GR_MODE_NATIVE ?
-	       "stackres stacks + raw clone/exit_free workers" :
-	       "FALLBACK: guarded mmap stacks + pthreads");
+	       gr_mode() == GR_MODE_NATIVE ? "stackres stacks" :
+	       "FALLBACK: lazy read/write stacks with a guard",
+	       gr_worker_threads() == GR_WORKERS_RAW ? "raw clone/exit_free" : "pthread");
 	if (gr_mode() != GR_MODE_NATIVE)
 		printf("  fallback because: %s\n", gr_mode_reason());
 	printf("  stacks: %zu KiB max, %zu KiB committed at start, 4 KiB guard; "
@@ -251,6 +255,12 @@ int main(void)
 		printf("  GREENRT_STACKS=committed: every stack read/write and populated at creation, never trimmed\n");
 	else if (stacks == GR_STACKS_SIGSEGV)
 		printf("  GREENRT_STACKS=sigsegv: PROT_NONE stacks grown by the SIGSEGV handler (mprotect), trimmed with MADV_DONTNEED + PROT_NONE\n");
+	else if (stacks == GR_STACKS_LAZY)
+		printf("  GREENRT_STACKS=lazy: read/write stacks faulted lazily, a guard page, trimmed with MADV_DONTNEED\n");
+	if (cfg.trim_budget)
+		printf("  trim budget %" PRIu64 " KiB (down to %" PRIu64 " KiB), %zu KiB kept warm\n",
+		       cfg.trim_budget >> 10, (cfg.trim_low ? cfg.trim_low : cfg.trim_budget / 4 * 3) >> 10,
+		       cfg.trim_warm >> 10);
 
 	while (done < total) {
 		unsigned long n = total - done < bsize ? total - done : bsize, i;
@@ -330,8 +340,8 @@ int main(void)
 		printf("(committed stacks: \"committed\" is the read/write mapped size, never trimmed)\n");
 	else if (stacks == GR_STACKS_SIGSEGV)
 		printf("(sigsegv stacks: \"committed\" is the read/write part of each stack)\n");
-	else if (gr_mode() != GR_MODE_NATIVE)
-		printf("(fallback: \"committed\" is the read/write mapped size; TRIM is MADV_DONTNEED)\n");
+	else if (stacks == GR_STACKS_LAZY || gr_mode() != GR_MODE_NATIVE)
+		printf("(lazy stacks: \"committed\" is the resident pages (mincore); TRIM is MADV_DONTNEED)\n");
 	printf("committed stacks    peak %.1f MiB (all of a batch at depth), parked+trimmed %.1f MiB max (%.1f avg), final %.1f MiB\n",
 	       mib(peak), mib(rest_max), mib(rest_sum / (nb ? nb : 1)), mib(final_c));
 	printf("resident (RSS)      peak %.1f MiB, final %.1f MiB, high-water (VmHWM) %.1f MiB\n",

@@ -1,30 +1,35 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * libgreenrt: a small M:N green-thread runtime built on /dev/stackres and
- * exit_free(2).
+ * libgreenrt: a small M:N green-thread runtime on libstackres.
  *
- * N worker threads (raw clone(2) on stacks from a thread-stack cache, retired
- * with exit_free(EXIT_FREE_U32 | EXIT_FREE_WAKE | EXIT_FREE_PRIVATE)) run many
- * coroutines.  Every coroutine stack is a stackres reservation: a large
- * maximum, a guard page at the bottom, a small part committed at the start
- * and the rest committed by the kernel as the coroutine recurses.  A manager
- * thread reads the stack fault upcalls from the stackres fd: OVERFLOW kills
- * the coroutine that hit its guard (only that one), WATERMARK is logged, and
- * parked coroutines' stacks are trimmed back to what they use.
+ * N worker threads run many coroutines.  Every coroutine stack is a
+ * libstackres stack: natively a stackres reservation (a large maximum, a
+ * guard page at the bottom, a small part committed at the start and the rest
+ * committed by the kernel as the coroutine recurses).  A manager thread
+ * reads the records: OVERFLOW by a system call kills the coroutine whose
+ * guard it hit (only that one), WATERMARK is logged; and it trims parked
+ * coroutines' and cached stacks under a budget (gr_config.trim_budget).
+ * libstackres's SIGSEGV handler ends a coroutine that overflows.
+ *
+ * Workers (gr_config.worker_threads, GREENRT_WORKER_THREADS=raw|pthread):
+ *   raw      raw clone(2) threads on libstackres's thread-stack cache,
+ *            retired with exit_free(2) (the native default);
+ *   pthread  pthreads (the fallback default).
  *
  * Without /dev/stackres (ABI version 1) or exit_free (or with
- * GREENRT_FALLBACK=1 in the environment) the same API runs on plain guarded
- * mmap stacks (fully read/write, guard page by mprotect) and pthreads;
- * gr_mode_reason() says why.
+ * GREENRT_FALLBACK=1 in the environment) the same API runs on lazily
+ * faulted read/write stacks with a guard page (libstackres's lower tiers)
+ * and pthreads; gr_mode_reason() says why.
  *
  * Threads: gr_init(), gr_start(), gr_stop(), gr_shutdown(), gr_wait_*() and
  * gr_join() may be called from ordinary (pthread) threads; gr_spawn(),
  * gr_go(), gr_unpark() and the gate calls from threads and coroutines;
  * gr_yield(), gr_park(), gr_self() and gr_gate_wait() from coroutines only.
- * Coroutine code runs on worker threads that share the process's libc thread
+ * On raw clone workers coroutine code shares the process's libc thread
  * state with the main thread: it must not call libc functions that use
- * thread-local state (errno, malloc, stdio); plain computation, memcpy and the
- * gr_* calls are fine.
+ * thread-local state (errno, malloc, stdio); plain computation, memcpy and
+ * the gr_* calls are fine.  On pthread workers it may call them (errno is
+ * the worker's, and a coroutine may move to another worker at a switch).
  */
 #ifndef GREENRT_H
 #define GREENRT_H
@@ -41,8 +46,15 @@ struct gr_coro;
 
 enum gr_mode {
 	GR_MODE_AUTO = 0,	/* native if both features exist, else fallback */
-	GR_MODE_NATIVE,		/* stackres stacks + raw clone/exit_free workers */
-	GR_MODE_FALLBACK,	/* guarded mmap stacks + pthreads */
+	GR_MODE_NATIVE,		/* stackres stacks (+ raw clone/exit_free workers) */
+	GR_MODE_FALLBACK,	/* lazy read/write stacks with a guard (+ pthreads) */
+};
+
+/* What the worker threads are. */
+enum gr_workers {
+	GR_WORKERS_DEFAULT = 0,	/* native: RAW; fallback: PTHREAD */
+	GR_WORKERS_RAW,		/* raw clone(2) + exit_free(2) on cached stacks */
+	GR_WORKERS_PTHREAD,	/* pthreads: coroutines may use libc's thread state */
 };
 
 /*
@@ -51,9 +63,10 @@ enum gr_mode {
  * they work in either mode and change nothing but the stacks.
  */
 enum gr_stacks {
-	GR_STACKS_DEFAULT = 0,	/* native: stackres reservations; fallback: guarded RW mmaps */
+	GR_STACKS_DEFAULT = 0,	/* native: stackres reservations; fallback: LAZY */
 	GR_STACKS_COMMITTED,	/* read/write and populated at creation, never trimmed */
 	GR_STACKS_SIGSEGV,	/* PROT_NONE; the SIGSEGV handler mprotects touched parts RW */
+	GR_STACKS_LAZY,		/* read/write, faulted lazily, a guard; MADV_DONTNEED trims */
 };
 
 /* Why a coroutine ended (gr_join() result, gr_coro_status()). */
@@ -77,6 +90,17 @@ struct gr_config {
 	int verbose;		/* manager messages on stderr: 0 none, 1 overflow, 2 + watermark */
 	unsigned int watermark_log_max;	/* watermark lines printed; 0: 3 */
 	enum gr_stacks stacks;	/* 0: the mode's own stacks */
+	enum gr_workers worker_threads;	/* GREENRT_WORKER_THREADS overrides */
+	/*
+	 * Trim policy (sr_trim_budget()): nothing is trimmed while all stacks
+	 * together hold at most trim_budget committed bytes; above it the
+	 * stacks that free the most, down to trim_low (0: 3/4 of the budget),
+	 * never below trim_warm bytes under their top.  0: trim every parked
+	 * and cached stack once.
+	 */
+	uint64_t trim_budget;
+	uint64_t trim_low;
+	size_t trim_warm;
 };
 
 /* Counters; all monotonic except the committed_* figures. */
@@ -146,31 +170,19 @@ void gr_wait_idle(void);
 void gr_manager_sync(void);
 
 /*
- * Sum of committed stack bytes over every coroutine stack: for reservations
- * the committed total of one STACKRES_IOC_LIST, for the other stacks their
- * read/write size.  Updates the peak counter.
+ * Sum of committed stack bytes over every stack: sr_committed_total() (one
+ * STACKRES_IOC_LIST for reservations, resident pages below stackres; the
+ * raw workers' stacks included), for SIGSEGV-grown stacks their read/write
+ * size.  Updates the peak counter.
  */
 uint64_t gr_committed(void);
 void gr_get_stats(struct gr_stats *s);
 size_t gr_stack_size(void);	/* configured stack_max */
 size_t gr_stack_commit(void);	/* configured stack_commit */
 size_t gr_trim_keep(void);
-int gr_stackres_fd(void);	/* -1 in fallback mode */
-
-/* Worker thread stacks (thread.c), usable on their own. */
-struct gr_tstack;
+int gr_stackres_fd(void);	/* -1 without stackres stacks */
+enum gr_workers gr_worker_threads(void);	/* RAW or PTHREAD after gr_init */
 int gr_exit_free_available(void);	/* probe: 1 yes, 0 no */
-/* Start fn(arg) on a new raw clone thread on a cached stack; tid or -errno. */
-int gr_thread_spawn(void (*fn)(void *), void *arg, struct gr_tstack **ts_out);
-/* Wait until the thread on ts has made its exit_free store. */
-void gr_thread_wait(struct gr_tstack *ts);
-/* Test hook: runs on the exiting thread after it queued its stack for reuse. */
-extern void (*gr_thread_exit_hook)(struct gr_tstack *ts);
-void *gr_tstack_base(struct gr_tstack *ts);	/* lowest usable address */
-size_t gr_tstack_size(struct gr_tstack *ts);
-uint32_t *gr_tstack_ctid(struct gr_tstack *ts);	/* CLONE_CHILD_CLEARTID word */
-struct gr_tstack *gr_tstack_get(void);	/* allocator: waits for the exit_free store */
-void gr_tstack_put(struct gr_tstack *ts);	/* back to the cache (unused stack) */
 
 #ifdef __cplusplus
 }

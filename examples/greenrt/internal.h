@@ -2,9 +2,10 @@
 /*
  * libgreenrt internals shared by its source files.
  *
- * Worker threads in native mode are raw clone(2) threads without their own
- * libc thread state, so everything they run goes through gr_syscall() (which
- * returns -errno and never touches errno) and the futex helpers below.
+ * Raw clone(2) workers have no libc thread state of their own, so what they
+ * run goes through gr_syscall() (which returns -errno and never touches
+ * errno), the futex helpers below and libstackres (raw system calls on its
+ * fault paths and thread exits).
  */
 #ifndef GREENRT_INTERNAL_H
 #define GREENRT_INTERNAL_H
@@ -15,11 +16,12 @@
 #include <stdint.h>
 #include <sys/syscall.h>
 
+#include <stackres/stackres.h>
+
 #include "greenrt.h"
 
 #define GR_PAGE		4096UL
 #define GR_MAX_WORKERS	64
-#define GR_ALTSTACK	(64 * 1024)
 #define GR_TSTACK_SIZE	(128 * 1024)	/* worker thread stack, guard excluded */
 /* GR_STACKS_SIGSEGV growth step: stackres's default chunk, for a like comparison. */
 #define GR_SIGSEGV_STEP	(64 * 1024)
@@ -27,7 +29,7 @@
 /* The kind of every coroutine stack (gr_rt.skind), fixed by gr_init(). */
 enum {
 	GR_SK_STACKRES,		/* stackres reservation (native default) */
-	GR_SK_RW,		/* guarded read/write mmap (fallback default) */
+	GR_SK_LAZY,		/* lazily faulted read/write + guard (fallback default) */
 	GR_SK_COMMITTED,	/* GR_STACKS_COMMITTED */
 	GR_SK_SIGSEGV,		/* GR_STACKS_SIGSEGV */
 };
@@ -39,9 +41,6 @@ struct gr_ctx {
 };
 void gr_switch(struct gr_ctx *from, struct gr_ctx *to);
 void gr_coro_trampoline(void);
-/* clone(flags, stack) then fn(arg) on the child, which never returns */
-long gr_raw_clone(unsigned long flags, void *stack_top, void (*fn)(void *),
-		  void *arg, uint32_t *ctid);
 void gr_ctx_init(struct gr_ctx *ctx, void *top, void *coro);	/* sched.c */
 
 #define gr_sys0(n)		gr_syscall((n), 0, 0, 0, 0, 0, 0)
@@ -107,18 +106,18 @@ struct gr_coro {
 };
 
 /*
- * One coroutine stack: a stackres reservation or a guarded mmap (gr_rt.skind),
- * a stack_max-aligned block.  A reservation's user_data is its gr_stack, so
- * the kernel's answers and records lead here without a lookup.
+ * One coroutine stack (gr_rt.skind), a stack_max-aligned block: a
+ * libstackres stack whose user_data is its gr_stack, so faults and records
+ * lead here without a lookup, or (GR_SK_SIGSEGV) greenrt's own mapping.
  */
 struct gr_stack {
-	uintptr_t start;
+	uintptr_t start;		/* the block: guard, then the stack */
 	size_t len, guard;
-	_Atomic uint32_t dirty;		/* used since the last trim back to commit */
+	sr_stack *sr;			/* NULL for GR_SK_SIGSEGV */
+	_Atomic uint32_t dirty;		/* used since its last trim while cached */
 	struct gr_coro *_Atomic owner;	/* NULL while cached */
 	struct gr_stack *next;		/* cache list */
 	uint32_t index;			/* in the registry */
-	uintptr_t low_sp;		/* fallback: lowest parked sp since the last trim */
 	uintptr_t rw_low;		/* GR_SK_SIGSEGV: lowest read/write address */
 };
 
@@ -127,19 +126,20 @@ struct gr_worker {
 	struct gr_coro *current;
 	int pending;			/* GR_P_* from the coroutine */
 	int index;
-	char *altstack;			/* sigaltstack for the SIGSEGV handler */
-	struct gr_tstack *ts;		/* native: its thread stack */
-	unsigned long pthread;		/* fallback: pthread_t */
+	sr_tstack *ts;			/* raw clone worker: its thread stack */
+	unsigned long pthread;		/* pthread worker: pthread_t */
 	uint64_t switches;
 };
 
 struct gr_rt {
 	enum gr_mode mode;
+	enum gr_workers wkind;		/* RAW or PTHREAD after gr_init() */
 	int skind;			/* GR_SK_*: what the stacks are */
 	struct gr_config cfg;
 	char reason[160];
-	int srfd;			/* /dev/stackres, -1 in fallback */
-	unsigned int trim_vec_max;	/* STACKRES_IOC_FEATURES: entries per TRIM_VEC */
+	sr_ctx *ctx;			/* libstackres: the stacks' tier */
+	sr_ctx *tctx;			/* the raw clone workers' stacks' */
+	sr_tcache *tcache;		/* their thread-stack cache */
 	int efd;			/* eventfd waking the manager */
 
 	/* run queue */
@@ -200,17 +200,20 @@ void gr_stack_put(struct gr_stack *st);
 struct gr_stack *gr_stack_at(uint32_t i);
 struct gr_stack *gr_stack_of(uintptr_t addr);	/* the stack addr lies in, or NULL */
 uintptr_t gr_stack_top(const struct gr_stack *st);
-/* Trim st[i] at sp[i] keeping keep bytes below; done[i]: it was cut (see stack.c). */
-unsigned int gr_stacks_trim(struct gr_stack *const *st, const uintptr_t *sp, size_t keep,
-			    unsigned int n, bool *done);
-size_t gr_stack_committed(const struct gr_stack *st);	/* not GR_SK_STACKRES */
+/* Trim st[i] at sp[i] keeping keep[i] bytes below, under the budget; done[i]: cut. */
+unsigned int gr_stacks_trim(struct gr_stack *const *st, const uintptr_t *sp,
+			    const size_t *keep, unsigned int n, bool *done);
+/* The same with the cached stacks used since their last trim added to the batch. */
+unsigned int gr_stacks_trim_with_cached(struct gr_stack **st, uintptr_t *sp, size_t *keep,
+					unsigned int n, bool *done);
+uint64_t gr_committed_sum(void);
+size_t gr_stack_committed(const struct gr_stack *st);
 bool gr_stack_grow(struct gr_stack *st, uintptr_t addr);	/* GR_SK_SIGSEGV handler */
-void gr_stacks_trim_cached(void);
 void gr_stacks_destroy(void);
 
 /* fault.c */
 int gr_fault_init(void);
-int gr_fault_worker_init(struct gr_worker *w);	/* on the worker: sigaltstack */
+void gr_fault_fini(void);
 
 /* manager.c */
 void gr_kill_note(const struct gr_coro *c);	/* worker: a kill for the manager to report */
@@ -219,7 +222,9 @@ void gr_manager_stop(void);
 void gr_manager_pass(bool all);
 
 /* thread.c */
+int gr_thread_spawn(int (*fn)(void *), void *arg, sr_tstack **ts_out);	/* tid or -errno */
 void gr_threads_wait_all(void);
+void gr_threads_destroy(void);
 
 static inline void gr_stat_inc(_Atomic uint64_t *c)
 {

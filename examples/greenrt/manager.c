@@ -1,22 +1,22 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The manager thread: reads stack fault upcalls from the stackres fd,
+ * The manager thread: reads the records (libstackres's event reader),
  * reports kills and trims stacks.
  *
- * Records (version 1, 64 bytes) carry the gr_stack (user_data) and who
- * made the access (origin).  OVERFLOW or FAILED by the task in user mode:
+ * Records carry the gr_stack (user_data) and who made the access (origin).  OVERFLOW or FAILED by the task in user mode:
  * the SIGSEGV handler ends the coroutine; only counted here.  By the kernel
  * (a system call writing into the guard got EFAULT, no signal): the owner
  * is asked to die at its next switch.  WATERMARK: logged.  LOST: counted.
  * Kills are reported from the workers' notes (gr_kill_note()), as the
  * workers cannot print.
- * Trimming: each parked coroutine's stack is trimmed once per parking down to
- * its saved stack pointer (minus trim_keep); cached stacks back to the initial
- * commit; a batch of stacks per STACKRES_IOC_TRIM_VEC call.
+ * Trimming: parked coroutines' stacks (down to the saved stack pointer minus
+ * trim_keep) and cached stacks (back to the initial commit) are the
+ * candidates of a budgeted trim (gr_config.trim_budget, sr_trim_budget()):
+ * without a budget each is trimmed once per parking or use; with one,
+ * nothing happens while the committed total is within it.
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <linux/stackres.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -88,81 +88,79 @@ static void report_kills(void)
 }
 
 /* An access by the kernel: the coroutine got EFAULT and runs on. */
-static void kill_owner(const struct stackres_record *r)
+static void kill_owner(const struct sr_event *ev, void *arg)
 {
-	struct gr_stack *st = (struct gr_stack *)(uintptr_t)r->user_data;
-	struct gr_coro *c = atomic_load(&st->owner);
+	struct gr_stack *st = ev->user_data;
+	struct gr_coro *c = st ? atomic_load(&st->owner) : NULL;
 
-	if (!c)
+	gr_stat_inc(ev->type == SR_EVENT_OVERFLOW ? &gr_rt.st_ev_overflow : &gr_rt.st_ev_failed);
+	/* By the task in user mode: the SIGSEGV handler ends the coroutine. */
+	if (!c || ev->origin != SR_ORIGIN_KERNEL)
 		return;
-	c->fault_addr = r->addr;
-	c->fault_committed = r->committed;
-	c->fault_tid = r->tid;
-	atomic_store(&c->kill, r->type == STACKRES_EV_OVERFLOW ? GR_KILLED_FAULT :
+	c->fault_addr = (uintptr_t)ev->addr;
+	c->fault_committed = ev->committed;
+	c->fault_tid = ev->tid;
+	atomic_store(&c->kill, ev->type == SR_EVENT_OVERFLOW ? GR_KILLED_FAULT :
 		     GR_KILLED_GROWFAIL);
 	gr_unpark(c);
 }
 
+static void watermark(const struct sr_event *ev, void *arg)
+{
+	struct gr_stack *st = ev->user_data;
+	struct gr_coro *c = st ? atomic_load(&st->owner) : NULL;
+
+	gr_stat_inc(&gr_rt.st_ev_watermark);
+	if (gr_rt.cfg.verbose >= 2 &&
+	    atomic_fetch_add(&gr_rt.wm_logged, 1) < gr_rt.cfg.watermark_log_max)
+		fprintf(stderr, "greenrt: WATERMARK: coroutine #%lu's stack reached %" PRIu64
+			" KiB committed (watermark %zu KiB)\n", c ? c->seq : 0UL,
+			ev->committed >> 10, gr_rt.cfg.watermark >> 10);
+}
+
+static void lost(const struct sr_event *ev, void *arg)
+{
+	atomic_fetch_add(&gr_rt.st_ev_lost, ev->committed);
+}
+
+static void grow(const struct sr_event *ev, void *arg)
+{
+	gr_stat_inc(&gr_rt.st_ev_grow);
+}
+
+/* The records (libstackres's reader: stackres's, or its own below it). */
 static void read_records(void)
 {
-	struct stackres_record recs[32];
-	unsigned int i, n;
-	ssize_t r;
+	static const struct sr_event_handlers h = {
+		.grow = grow, .watermark = watermark, .overflow = kill_owner,
+		.failed = kill_owner, .lost = lost,
+	};
 
-	while ((r = read(gr_rt.srfd, recs, sizeof(recs))) > 0) {
-		n = r / sizeof(recs[0]);
-		for (i = 0; i < n; i++) {
-			const struct stackres_record *rec = &recs[i];
-			struct gr_stack *st = (struct gr_stack *)(uintptr_t)rec->user_data;
-			struct gr_coro *c;
-
-			switch (rec->type) {
-			case STACKRES_EV_OVERFLOW:
-			case STACKRES_EV_FAILED:
-				gr_stat_inc(rec->type == STACKRES_EV_OVERFLOW ?
-					    &gr_rt.st_ev_overflow : &gr_rt.st_ev_failed);
-				if (rec->origin == STACKRES_ORIGIN_KERNEL)
-					kill_owner(rec);
-				break;
-			case STACKRES_EV_WATERMARK:
-				gr_stat_inc(&gr_rt.st_ev_watermark);
-				if (gr_rt.cfg.verbose >= 2 &&
-				    atomic_fetch_add(&gr_rt.wm_logged, 1) <
-				    gr_rt.cfg.watermark_log_max) {
-					c = atomic_load(&st->owner);
-					fprintf(stderr, "greenrt: WATERMARK: coroutine #%lu's stack reached "
-						"%" PRIu64 " KiB committed (watermark %zu KiB)\n",
-						c ? c->seq : 0UL, (uint64_t)rec->committed >> 10,
-						gr_rt.cfg.watermark >> 10);
-				}
-				break;
-			case STACKRES_EV_LOST:
-				atomic_fetch_add(&gr_rt.st_ev_lost, rec->committed);
-				break;
-			case STACKRES_EV_GROW:
-				gr_stat_inc(&gr_rt.st_ev_grow);
-				break;
-			}
-		}
-	}
+	while (sr_events_read(gr_rt.ctx, &h, 1) > 0)
+		;
 }
 
 /*
  * A coroutine parked for less than one pass is likely to run again at once:
- * it is trimmed on the second pass that finds it parked (or at once when
- * gr_manager_sync() asks for all).  It stays pinned (TRIMMING) from when it
- * joins a batch until the batch is trimmed.
+ * it is a trim candidate on the second pass that finds it parked (or at
+ * once when gr_manager_sync() asks for all).  It stays pinned (TRIMMING)
+ * from when it joins a batch until the batch is trimmed; the cached stacks
+ * join the last batch (gr_stacks_trim_with_cached()).
  */
-static void trim_parked(bool all)
+static void trim_pass(bool all)
 {
 	struct gr_coro *cs[GR_TRIM_BATCH];
 	struct gr_stack *sts[GR_TRIM_BATCH];
 	uintptr_t sps[GR_TRIM_BATCH];
+	size_t keep[GR_TRIM_BATCH];
 	bool done[GR_TRIM_BATCH];
 	uint32_t i = 0, n = atomic_load(&gr_rt.nstacks);
 	unsigned int k, m;
 
-	while (i < n) {
+	/* Under the budget: nothing to pin, nothing to trim. */
+	if (gr_rt.cfg.trim_budget && gr_committed() <= gr_rt.cfg.trim_budget)
+		return;
+	do {
 		for (m = 0; i < n && m < GR_TRIM_BATCH; i++) {
 			struct gr_stack *st = gr_stack_at(i);
 			struct gr_coro *c = atomic_load(&st->owner);
@@ -181,6 +179,7 @@ static void trim_parked(bool all)
 			if (c->stack == st && atomic_load(&st->owner) == c) {
 				cs[m] = c;
 				sts[m] = st;
+				keep[m] = gr_rt.cfg.trim_keep;
 				sps[m++] = (uintptr_t)c->ctx.sp;
 				continue;
 			}
@@ -188,26 +187,28 @@ static void trim_parked(bool all)
 			if (atomic_load(&c->permit))
 				gr_try_wake(c);
 		}
-		gr_stacks_trim(sts, sps, gr_rt.cfg.trim_keep, m, done);
+		if (i < n)
+			gr_stacks_trim(sts, sps, keep, m, done);
+		else
+			gr_stacks_trim_with_cached(sts, sps, keep, m, done);
 		for (k = 0; k < m; k++) {
+			/* Left alone under the budget: a candidate again next pass. */
 			if (done[k]) {
 				gr_stat_inc(&gr_rt.st_trims_parked);
-				sts[k]->low_sp = sps[k];
+				cs[k]->trim_gen = cs[k]->park_gen;
 			}
-			cs[k]->trim_gen = cs[k]->park_gen;
 			atomic_store(&cs[k]->state, GR_S_PARKED);
 			if (atomic_load(&cs[k]->permit))
 				gr_try_wake(cs[k]);
 		}
-	}
+	} while (i < n);
 }
 
 void gr_manager_pass(bool all)
 {
-	if (gr_rt.mode == GR_MODE_NATIVE)
+	if (gr_rt.skind != GR_SK_SIGSEGV)
 		read_records();
-	trim_parked(all);
-	gr_stacks_trim_cached();
+	trim_pass(all);
 	report_kills();
 }
 
@@ -227,8 +228,8 @@ static void *manager_main(void *arg)
 	int n = 0;
 
 	(void)arg;
-	if (gr_rt.srfd >= 0)
-		p[n++] = (struct pollfd){ .fd = gr_rt.srfd, .events = POLLIN };
+	if (gr_rt.skind != GR_SK_SIGSEGV)
+		p[n++] = (struct pollfd){ .fd = sr_events_fd(gr_rt.ctx), .events = POLLIN };
 	p[n++] = (struct pollfd){ .fd = gr_rt.efd, .events = POLLIN };
 	while (!atomic_load(&gr_rt.mgr_stop)) {
 		uint64_t v;

@@ -1,19 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Runtime setup: choose native or fallback mode and the kind of stacks, start
- * and stop the worker threads, statistics.
+ * Runtime setup: choose native or fallback mode, the kind of stacks and of
+ * worker threads, start and stop the workers, statistics.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <linux/stackres.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/ioctl.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -57,50 +52,83 @@ static void defaults(struct gr_config *c)
 		c->trim_interval_ms = 10;
 	if (!c->watermark_log_max)
 		c->watermark_log_max = 3;
+	if (!c->trim_low || c->trim_low > c->trim_budget)
+		c->trim_low = c->trim_budget / 4 * 3;
 }
 
-/*
- * libgreenrt makes the calls of stackres ABI version 1 (user_data, QUERY_ANY,
- * TRIM_ADDR, TRIM_VEC, LIST, 64-byte records).  A version 0 module has no
- * STACKRES_IOC_FEATURES (ENOTTY): say so rather than run on calls it would
- * refuse or misread.  Switches the fd to version 1 records.
- */
-static int stackres_probe(int fd)
+/* GR_SK_*: what gr_config.stacks asks for in this mode. */
+static int stack_kind(void)
 {
-	struct stackres_features f = { .version = 0 };
-	uint32_t rsize = sizeof(struct stackres_record);
-	int e;
-
-	if (!ioctl(fd, STACKRES_IOC_FEATURES, &f) && f.version >= 1 &&
-	    !ioctl(fd, STACKRES_IOC_RECORD_SIZE, &rsize)) {
-		gr_rt.trim_vec_max = f.trim_vec_max;
-		return 0;
+	switch (gr_rt.cfg.stacks) {
+	case GR_STACKS_COMMITTED:
+		return GR_SK_COMMITTED;
+	case GR_STACKS_SIGSEGV:
+		return GR_SK_SIGSEGV;
+	case GR_STACKS_LAZY:
+		return GR_SK_LAZY;
+	default:
+		return gr_rt.mode == GR_MODE_NATIVE ? GR_SK_STACKRES : GR_SK_LAZY;
 	}
-	e = errno == ENOTTY || !f.version ? ENOTTY : errno;
-	snprintf(gr_rt.reason, sizeof(gr_rt.reason), "/dev/stackres: %s",
-		 e != ENOTTY ? strerror(e) :
-		 "ABI version 0 (no STACKRES_IOC_FEATURES); libgreenrt needs version 1");
-	return -e;
+}
+
+/* The libstackres context of the stacks: stackres, or the best tier below it. */
+static int stacks_ctx(sr_ctx *native)
+{
+	const struct gr_config *c = &gr_rt.cfg;
+	int r;
+
+	if (gr_rt.skind == GR_SK_STACKRES) {
+		gr_rt.ctx = native;
+	} else {
+		if (native)
+			sr_ctx_destroy(native);
+		r = sr_ctx_create(SR_TIER_GUARD_MARKERS, 0, &gr_rt.ctx);
+		if (r)
+			return r;
+	}
+	/* Aligned blocks: a coroutine finds its stack from its sp. */
+	r = sr_ctx_set(gr_rt.ctx, SR_PARAM_ALIGN, c->stack_max);
+	if (!r && gr_rt.skind == GR_SK_STACKRES)
+		r = sr_ctx_set(gr_rt.ctx, SR_PARAM_COMMIT, c->stack_commit);
+	if (!r && gr_rt.skind == GR_SK_STACKRES)
+		r = sr_ctx_set(gr_rt.ctx, SR_PARAM_WATERMARK, c->watermark);
+	return r;
+}
+
+static enum gr_workers env_workers(enum gr_workers w)
+{
+	const char *env = getenv("GREENRT_WORKER_THREADS");
+
+	if (env && !strcmp(env, "raw"))
+		return GR_WORKERS_RAW;
+	if (env && !strcmp(env, "pthread"))
+		return GR_WORKERS_PTHREAD;
+	if (w == GR_WORKERS_DEFAULT)
+		return gr_rt.mode == GR_MODE_NATIVE ? GR_WORKERS_RAW : GR_WORKERS_PTHREAD;
+	return w;
 }
 
 int gr_init(const struct gr_config *cfg)
 {
 	const char *env = getenv("GREENRT_FALLBACK");
-	bool exit_free_ok, stackres_ok;
-	int fd, r, err = 0;
+	bool exit_free_ok;
+	sr_ctx *native = NULL;
+	int r, err;
 
 	memset(&gr_rt, 0, sizeof(gr_rt));
-	gr_rt.srfd = gr_rt.efd = -1;
+	gr_rt.efd = -1;
 	if (cfg)
 		gr_rt.cfg = *cfg;
 	defaults(&gr_rt.cfg);
 
-	fd = open("/dev/stackres", O_RDWR | O_CLOEXEC | O_NONBLOCK);
-	if (fd < 0)
-		err = errno;
-	else
-		err = -stackres_probe(fd);
-	stackres_ok = !err;
+	/* libstackres says why not: no module, or one without ABI version 1. */
+	err = sr_ctx_create(SR_TIER_STACKRES, 0, &native);
+	if (!err && sr_ctx_tier(native) != SR_TIER_STACKRES) {
+		snprintf(gr_rt.reason, sizeof(gr_rt.reason), "%s", sr_ctx_tier_reason(native));
+		err = strstr(gr_rt.reason, "version 0") ? -ENOTTY : -ENOENT;
+		sr_ctx_destroy(native);
+		native = NULL;
+	}
 	exit_free_ok = gr_exit_free_available();
 	if (env && env[0] && strcmp(env, "0")) {
 		gr_rt.mode = GR_MODE_FALLBACK;
@@ -108,51 +136,42 @@ int gr_init(const struct gr_config *cfg)
 	} else if (gr_rt.cfg.mode == GR_MODE_FALLBACK) {
 		gr_rt.mode = GR_MODE_FALLBACK;
 		snprintf(gr_rt.reason, sizeof(gr_rt.reason), "asked for by the program");
-	} else if (stackres_ok && exit_free_ok) {
+	} else if (!err && exit_free_ok) {
 		gr_rt.mode = GR_MODE_NATIVE;
 	} else {
-		size_t l;
+		size_t l = strlen(gr_rt.reason);
 
-		/* A failed probe left its reason. */
-		if (fd < 0)
-			snprintf(gr_rt.reason, sizeof(gr_rt.reason), "no /dev/stackres (%s)",
-				 strerror(err));
-		l = strlen(gr_rt.reason);
 		if (!exit_free_ok)
 			snprintf(gr_rt.reason + l, sizeof(gr_rt.reason) - l,
 				 "%sno exit_free(2) (ENOSYS)", l ? ", " : "");
 		if (gr_rt.cfg.mode == GR_MODE_NATIVE) {
 			if (gr_rt.cfg.verbose >= 1)
 				fprintf(stderr, "greenrt: no native mode: %s\n", gr_rt.reason);
-			if (fd >= 0)
-				close(fd);
-			return stackres_ok ? -ENOSYS : -err;
+			if (native)
+				sr_ctx_destroy(native);
+			/* a version 0 module: ENOTTY, as its FEATURES ioctl answers */
+			return err ? err : -ENOSYS;
 		}
 		gr_rt.mode = GR_MODE_FALLBACK;
 	}
-	if (gr_rt.mode == GR_MODE_NATIVE)
-		gr_rt.srfd = fd;
-	else if (fd >= 0)
-		close(fd);
-	switch (gr_rt.cfg.stacks) {
-	case GR_STACKS_COMMITTED:
-		gr_rt.skind = GR_SK_COMMITTED;
-		break;
-	case GR_STACKS_SIGSEGV:
-		gr_rt.skind = GR_SK_SIGSEGV;
-		break;
-	default:
-		gr_rt.skind = gr_rt.mode == GR_MODE_NATIVE ? GR_SK_STACKRES : GR_SK_RW;
+	if (gr_rt.mode != GR_MODE_NATIVE && native) {
+		sr_ctx_destroy(native);
+		native = NULL;
 	}
-
+	gr_rt.wkind = env_workers(gr_rt.cfg.worker_threads);
+	gr_rt.skind = stack_kind();
+	r = stacks_ctx(native);
+	if (r)
+		return r;
 	gr_rt.efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (gr_rt.efd < 0)
 		return -errno;
 	r = gr_stacks_init();
 	if (r)
 		return r;
-	if (gr_fault_init())
-		return -errno;
+	r = gr_fault_init();
+	if (r)
+		return r < 0 ? r : -errno;
 	return gr_manager_start();
 }
 
@@ -168,7 +187,12 @@ const char *gr_mode_reason(void)
 
 int gr_stackres_fd(void)
 {
-	return gr_rt.srfd;
+	return gr_rt.skind == GR_SK_STACKRES ? sr_events_fd(gr_rt.ctx) : -1;
+}
+
+enum gr_workers gr_worker_threads(void)
+{
+	return gr_rt.wkind;
 }
 
 size_t gr_stack_size(void)
@@ -186,25 +210,28 @@ size_t gr_trim_keep(void)
 	return gr_rt.cfg.trim_keep;
 }
 
-static void worker_main(void *arg)
+static void worker_main(struct gr_worker *w)
 {
-	struct gr_worker *w = arg;
-
-	gr_fault_worker_init(w);
 	gr_worker_loop(w);
-	/* The altstack is reused by the next worker in this slot. */
-	{
-		stack_t ss = { .ss_flags = SS_DISABLE };
-
-		gr_sys2(SYS_sigaltstack, &ss, NULL);
-	}
 	if (atomic_fetch_sub(&gr_rt.running_workers, 1) == 1)
 		gr_futex_wake(&gr_rt.running_workers, 1 << 30);
 }
 
-static void *worker_pthread(void *arg)
+/* Raw clone workers have an altstack from the thread-stack cache. */
+static int worker_raw(void *arg)
 {
 	worker_main(arg);
+	return 0;
+}
+
+static void *worker_pthread(void *arg)
+{
+	int r = sr_thread_altstack(0);
+
+	if (r)
+		fprintf(stderr, "greenrt: no alternate signal stack: %s\n", strerror(-r));
+	worker_main(arg);
+	sr_thread_altstack_free();
 	return NULL;
 }
 
@@ -217,17 +244,11 @@ int gr_start(void)
 	for (i = 0; i < gr_rt.cfg.workers; i++) {
 		struct gr_worker *w = &gr_rt.workers[i];
 
-		if (!w->altstack) {
-			w->altstack = gr_mmap(NULL, GR_ALTSTACK, PROT_READ | PROT_WRITE,
-					      MAP_PRIVATE | MAP_ANONYMOUS);
-			if (!w->altstack)
-				return -ENOMEM;
-		}
 		w->index = i;
 		w->current = NULL;
 		atomic_fetch_add(&gr_rt.running_workers, 1);
-		if (gr_rt.mode == GR_MODE_NATIVE) {
-			r = gr_thread_spawn(worker_main, w, &w->ts);
+		if (gr_rt.wkind == GR_WORKERS_RAW) {
+			r = gr_thread_spawn(worker_raw, w, &w->ts);
 			r = r < 0 ? r : 0;
 		} else {
 			pthread_t t;
@@ -258,7 +279,7 @@ void gr_stop(void)
 	gr_sched_stop();
 	while ((n = atomic_load(&gr_rt.running_workers)) != 0)
 		gr_futex_wait(&gr_rt.running_workers, n, 100);
-	if (gr_rt.mode == GR_MODE_FALLBACK)
+	if (gr_rt.wkind == GR_WORKERS_PTHREAD)
 		for (i = 0; i < gr_rt.nworkers; i++)
 			pthread_join((pthread_t)gr_rt.workers[i].pthread, NULL);
 	gr_rt.nworkers = 0;
@@ -266,41 +287,24 @@ void gr_stop(void)
 
 void gr_shutdown(void)
 {
-	unsigned int i;
-
 	gr_stop();
-	if (gr_rt.mode == GR_MODE_NATIVE)
-		gr_threads_wait_all();
+	gr_threads_wait_all();
 	gr_manager_stop();
+	gr_threads_destroy();
 	gr_stacks_destroy();
-	if (gr_rt.srfd >= 0)
-		close(gr_rt.srfd);
+	gr_fault_fini();
 	if (gr_rt.efd >= 0)
 		close(gr_rt.efd);
-	gr_rt.srfd = gr_rt.efd = -1;
-	for (i = 0; i < GR_MAX_WORKERS; i++) {
-		if (gr_rt.workers[i].altstack)
-			gr_munmap(gr_rt.workers[i].altstack, GR_ALTSTACK);
-		gr_rt.workers[i].altstack = NULL;
-	}
-	signal(SIGSEGV, SIG_DFL);
+	gr_rt.efd = -1;
+	if (gr_rt.ctx)
+		sr_ctx_destroy(gr_rt.ctx);
+	gr_rt.ctx = NULL;
 }
 
-/* Reservations: one STACKRES_IOC_LIST without entries gives the total. */
 uint64_t gr_committed(void)
 {
-	uint32_t i, n = atomic_load(&gr_rt.nstacks);
-	uint64_t sum = 0, peak;
+	uint64_t sum = gr_committed_sum(), peak;
 
-	if (gr_rt.skind == GR_SK_STACKRES) {
-		struct stackres_list l = { .entries = 0 };
-
-		if (!ioctl(gr_rt.srfd, STACKRES_IOC_LIST, &l))
-			sum = l.committed;
-	} else {
-		for (i = 0; i < n; i++)
-			sum += gr_stack_committed(gr_stack_at(i));
-	}
 	peak = atomic_load(&gr_rt.st_committed_peak);
 	while (sum > peak &&
 	       !atomic_compare_exchange_weak(&gr_rt.st_committed_peak, &peak, sum))

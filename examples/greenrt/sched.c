@@ -19,7 +19,7 @@
 
 #include "internal.h"
 
-struct gr_rt gr_rt = { .srfd = -1, .efd = -1 };
+struct gr_rt gr_rt = { .efd = -1 };
 
 /* -------- coroutine structures: a free list refilled by the page -------- */
 
@@ -349,8 +349,6 @@ static void after_switch(struct gr_worker *w, struct gr_coro *c)
 			break;
 		}
 		c->park_gen++;
-		if (!c->stack->low_sp || (uintptr_t)c->ctx.sp < c->stack->low_sp)
-			c->stack->low_sp = (uintptr_t)c->ctx.sp;
 		if (atomic_exchange(&c->permit, 0)) {
 			atomic_store(&c->state, GR_S_READY);
 			rq_push(c);

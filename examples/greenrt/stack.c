@@ -1,20 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Coroutine stacks: stackres reservations (native) or guarded read/write
- * mmaps (fallback), a registry of every stack and a cache of free ones.
- * For comparison (gr_config.stacks) also fully committed stacks and stacks
- * grown by the SIGSEGV handler (PROT_NONE until touched, as a runtime does
- * without stackres).
+ * Coroutine stacks: libstackres stacks (stackres reservations natively,
+ * lazily faulted read/write stacks with a guard below stackres), a registry
+ * that finds a stack from an address, and a cache of free stacks.  For
+ * comparison (gr_config.stacks) also fully committed stacks (libstackres's
+ * lower tier, populated) and stacks grown by the SIGSEGV handler (PROT_NONE
+ * until touched, as a runtime does without stackres: greenrt's own).
  *
  * Stacks are reused rather than unmapped: a finished coroutine's stack goes
- * on the dirty list; the manager trims it back to the initial commit and
- * moves it to the clean list.  gr_stack_get() prefers clean stacks but takes a
- * dirty one rather than making a new reservation (it just has more committed).
+ * back on the cache list, warm; the manager's budgeted trim
+ * (sr_trim_budget(), gr_config.trim_budget) decides which cached and parked
+ * stacks give pages back.
  */
 #include <errno.h>
 #include <limits.h>
-#include <linux/stackres.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 
 #include "internal.h"
@@ -27,8 +26,8 @@
 #endif
 
 static struct gr_stack *stack_arr;	/* registry: gr_rt.cfg.max_stacks entries */
-static struct gr_stack *clean, *dirty;
-static _Atomic uint32_t held;		/* dirty stacks being trimmed (futex word) */
+static struct gr_stack *cache;		/* free stacks, last freed first (warmest) */
+static _Atomic uint32_t held;		/* cached stacks being trimmed (futex word) */
 /*
  * The stack a coroutine runs on, from its stack pointer, without TLS (raw
  * clone workers have none of their own): stacks are stack_max-aligned, so
@@ -56,7 +55,7 @@ int gr_stacks_init(void)
 	stack_hash = gr_mmap(NULL, hash_bytes, PROT_READ | PROT_WRITE,
 			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE);
 	stack_arr = gr_mmap(NULL, page_up((size_t)gr_rt.cfg.max_stacks * sizeof(*stack_arr)),
-			    PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+			    PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE);
 	return stack_arr && stack_hash ? 0 : -ENOMEM;
 }
 
@@ -85,77 +84,55 @@ uintptr_t gr_stack_top(const struct gr_stack *st)
 }
 
 /*
- * A free stack_max-aligned block for the stacks that are plain mmaps: map
- * twice the size and unmap what lies outside the aligned part.
- * (Reservations get theirs from REGISTER's align.)
+ * GR_SK_SIGSEGV: a free stack_max-aligned PROT_NONE block, the top
+ * stack_commit read/write: map twice the size and unmap what lies outside
+ * the aligned part.
  */
-static uintptr_t aligned_block(size_t len, int prot)
+static int sigsegv_map(struct gr_stack *st)
 {
-	char *m = gr_mmap(NULL, 2 * len, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE);
+	size_t len = gr_rt.cfg.stack_max, commit = gr_rt.cfg.stack_commit;
+	char *m = gr_mmap(NULL, 2 * len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE);
 	uintptr_t a;
 
 	if (!m)
-		return 0;
+		return -ENOMEM;
 	a = ((uintptr_t)m + len - 1) & ~(uintptr_t)(len - 1);
 	if (a > (uintptr_t)m)
 		gr_munmap(m, a - (uintptr_t)m);
 	if ((uintptr_t)m + 2 * len > a + len)
 		gr_munmap((void *)(a + len), (uintptr_t)m + 2 * len - (a + len));
-	return a;
+	st->rw_low = a + len - commit;
+	if (gr_mprotect((void *)st->rw_low, commit, PROT_READ | PROT_WRITE)) {
+		gr_munmap((void *)a, len);
+		return -ENOMEM;
+	}
+	st->start = a;
+	return 0;
 }
 
 static int stack_map(struct gr_stack *st)
 {
 	const struct gr_config *cfg = &gr_rt.cfg;
+	uintptr_t base;
+	int r;
 
-	if (gr_rt.skind == GR_SK_STACKRES) {
-		/* user_data: records and QUERY answers for it lead back to st. */
-		struct stackres_reg reg = {
-			.len = cfg->stack_max,
-			.guard = cfg->stack_guard,
-			.commit = cfg->stack_commit,
-			.watermark = cfg->watermark,
-			.flags = STACKRES_MAP,
-			.user_data = (uintptr_t)st,
-			.align = cfg->stack_max,
-		};
-		int r = gr_sys3(SYS_ioctl, gr_rt.srfd, STACKRES_IOC_REGISTER, &reg);
-
-		if (r)
-			return r;
-		st->start = (uintptr_t)reg.start;
-	} else if (gr_rt.skind == GR_SK_SIGSEGV) {
-		/* All PROT_NONE but the initial commit; the guard stays so. */
-		uintptr_t a = aligned_block(cfg->stack_max, PROT_NONE);
-
-		if (!a)
-			return -ENOMEM;
-		st->rw_low = a + cfg->stack_max - cfg->stack_commit;
-		if (gr_mprotect((void *)st->rw_low, cfg->stack_commit,
-				PROT_READ | PROT_WRITE)) {
-			gr_munmap((void *)a, cfg->stack_max);
-			return -ENOMEM;
-		}
-		st->start = a;
-	} else {
-		uintptr_t a = aligned_block(cfg->stack_max, PROT_READ | PROT_WRITE);
-		uintptr_t low = a + cfg->stack_guard, p;
-
-		if (!a)
-			return -ENOMEM;
-		if (gr_mprotect((void *)a, cfg->stack_guard, PROT_NONE)) {
-			gr_munmap((void *)a, cfg->stack_max);
-			return -ENOMEM;
-		}
-		/* Committed: every page allocated now (touched if the kernel is old). */
-		if (gr_rt.skind == GR_SK_COMMITTED &&
-		    gr_sys3(SYS_madvise, low, a + cfg->stack_max - low, MADV_POPULATE_WRITE))
-			for (p = low; p < a + cfg->stack_max; p += GR_PAGE)
-				*(volatile char *)p = 0;
-		st->start = a;
-	}
 	st->len = cfg->stack_max;
 	st->guard = cfg->stack_guard;
+	st->sr = NULL;
+	if (gr_rt.skind == GR_SK_SIGSEGV)
+		return sigsegv_map(st);
+	/* user_data: a fault or a record on it leads back to st. */
+	r = sr_stack_create(gr_rt.ctx, cfg->stack_max - cfg->stack_guard, cfg->stack_guard,
+			    st, &st->sr);
+	if (r)
+		return r;
+	base = (uintptr_t)sr_stack_base(st->sr);
+	st->start = base - cfg->stack_guard;
+	/* Committed: every page allocated now (touched if the kernel is old). */
+	if (gr_rt.skind == GR_SK_COMMITTED &&
+	    gr_sys3(SYS_madvise, base, gr_stack_top(st) - base, MADV_POPULATE_WRITE))
+		for (; base < gr_stack_top(st); base += GR_PAGE)
+			*(volatile char *)base = 0;
 	return 0;
 }
 
@@ -193,35 +170,33 @@ struct gr_stack *gr_stack_get(void)
 
 	for (;;) {
 		gr_lock(&gr_rt.stack_lock);
-		st = clean;
-		if (st) {
-			clean = st->next;
-		} else {
-			st = dirty;
-			if (st)
-				dirty = st->next;
-		}
+		st = cache;
+		if (st)
+			cache = st->next;
 		h = atomic_load(&held);
 		gr_unlock(&gr_rt.stack_lock);
 		if (st) {
+			atomic_store(&st->dirty, 1);
 			gr_stat_inc(&gr_rt.st_stacks_reused);
 			return st;
 		}
 		if (!h)
-			return stack_new();
+			break;
 		/* The manager is trimming cached stacks: wait for them, make none. */
 		gr_futex_wait(&held, h, -1);
 	}
+	st = stack_new();
+	if (st)
+		atomic_store(&st->dirty, 1);
+	return st;
 }
 
 void gr_stack_put(struct gr_stack *st)
 {
 	atomic_store(&st->owner, NULL);
-	atomic_store(&st->dirty, 1);
-	st->low_sp = 0;
 	gr_lock(&gr_rt.stack_lock);
-	st->next = dirty;
-	dirty = st;
+	st->next = cache;
+	cache = st;
 	gr_unlock(&gr_rt.stack_lock);
 }
 
@@ -230,110 +205,15 @@ struct gr_stack *gr_stack_at(uint32_t i)
 	return i < atomic_load(&gr_rt.nstacks) ? &stack_arr[i] : NULL;
 }
 
-/* The lowest address a trim at sp keeps (the kernel's rule for TRIM). */
-static uintptr_t trim_cut(const struct gr_stack *st, uintptr_t sp, size_t keep)
-{
-	uintptr_t low = st->start + st->guard;
-
-	return sp - low > keep ? (sp - keep) & ~(GR_PAGE - 1) : low;
-}
+/* ---- GR_SK_SIGSEGV: growth and trim by hand ---- */
 
 /*
- * The stacks that are not reservations: would a trim free anything?  It
- * changes page tables (and so flushes TLBs).  SIGSEGV-grown stacks know it
- * from rw_low; guarded RW mmaps only from the lowest sp they were parked at
- * since their last trim; committed stacks never trim.
- */
-static bool trim_useful(const struct gr_stack *st, uintptr_t cut)
-{
-	if (gr_rt.skind == GR_SK_COMMITTED)
-		return false;
-	if (gr_rt.skind == GR_SK_SIGSEGV)
-		return st->rw_low < cut;
-	return !st->low_sp || st->low_sp < cut;	/* 0: unknown, trim */
-}
-
-static int stack_trim(struct gr_stack *st, uintptr_t cut)
-{
-	uintptr_t low = st->start + st->guard;
-	int r;
-
-	if (gr_rt.skind == GR_SK_SIGSEGV) {
-		/* Only the read/write part has pages; it becomes PROT_NONE again. */
-		r = gr_sys3(SYS_madvise, st->rw_low, cut - st->rw_low, MADV_DONTNEED);
-		if (!r)
-			r = gr_mprotect((void *)st->rw_low, cut - st->rw_low, PROT_NONE);
-		if (!r)
-			st->rw_low = cut;
-		return r;
-	}
-	/* Guarded RW mmap: free the pages; the mapping stays read/write. */
-	return gr_sys3(SYS_madvise, low, cut - low, MADV_DONTNEED);
-}
-
-/*
- * Reservations: no question first.  The n trims go to the kernel in
- * STACKRES_IOC_TRIM_VEC calls, each entry by address (TRIM_ADDR: the
- * reservation holding sp), under one mmap_lock hold; an entry with nothing
- * committed below its cut costs no mmap_lock at all.  The committed size
- * each entry writes back says which stacks now end at the cut (done[i]):
- * those trimmed there, or that ended exactly there already (without asking
- * first the two look alike).  An entry that fails is skipped.
- */
-static unsigned int trim_reservations(struct gr_stack *const *st, const uintptr_t *sp,
-				      size_t keep, unsigned int n, bool *done)
-{
-	struct stackres_trim t[GR_TRIM_BATCH];
-	struct stackres_trim_vec v;
-	unsigned int i, from, cut = 0;
-	int r;
-
-	for (i = 0; i < n; i++) {
-		t[i] = (struct stackres_trim){
-			.flags = STACKRES_TRIM_ADDR, .sp = sp[i], .keep = keep,
-		};
-		done[i] = false;
-	}
-	for (from = 0; from < n; from += v.done + (r != 0)) {
-		v = (struct stackres_trim_vec){
-			.trims = (uintptr_t)&t[from],
-			.count = n - from < gr_rt.trim_vec_max ? n - from : gr_rt.trim_vec_max,
-			.entry_size = sizeof(t[0]),
-		};
-		r = gr_sys3(SYS_ioctl, gr_rt.srfd, STACKRES_IOC_TRIM_VEC, &v);
-		for (i = from; i < from + v.done; i++) {
-			uintptr_t c = trim_cut(st[i], sp[i], keep);
-
-			done[i] = t[i].committed == gr_stack_top(st[i]) - c;
-			cut += done[i];
-		}
-	}
-	return cut;
-}
-
-unsigned int gr_stacks_trim(struct gr_stack *const *st, const uintptr_t *sp, size_t keep,
-			    unsigned int n, bool *done)
-{
-	unsigned int i, cut = 0;
-
-	if (gr_rt.skind == GR_SK_STACKRES)
-		return trim_reservations(st, sp, keep, n, done);
-	for (i = 0; i < n; i++) {
-		uintptr_t c = trim_cut(st[i], sp[i], keep);
-
-		done[i] = trim_useful(st[i], c) && !stack_trim(st[i], c);
-		cut += done[i];
-	}
-	return cut;
-}
-
-/*
- * GR_SK_SIGSEGV: make the stack read/write from addr (a fault address
- * between the guard and the read/write part) up to that part, at least
- * GR_SIGSEGV_STEP at a time.  Runs in the SIGSEGV handler, on the worker that
- * runs the stack's coroutine, so nothing else changes rw_low meanwhile (the
- * manager trims parked and cached stacks only).  False if addr is not such
- * an address or mprotect fails.
+ * Make the stack read/write from addr (a fault address between the guard
+ * and the read/write part) up to that part, at least GR_SIGSEGV_STEP at a
+ * time.  Runs in the SIGSEGV handler, on the worker that runs the stack's
+ * coroutine, so nothing else changes rw_low meanwhile (the manager trims
+ * parked and cached stacks only).  False if addr is not such an address or
+ * mprotect fails.
  */
 bool gr_stack_grow(struct gr_stack *st, uintptr_t addr)
 {
@@ -349,61 +229,167 @@ bool gr_stack_grow(struct gr_stack *st, uintptr_t addr)
 	return true;
 }
 
-/* Committed bytes of a stack that is not a reservation (LIST has those). */
+/*
+ * The budget rule of sr_trim_budget() on rw_low, which is what these
+ * stacks have committed: nothing at or under the budget; above it every
+ * candidate (a like policy, without the largest-first order).
+ */
+static unsigned int sigsegv_trim(struct gr_stack *const *st, const uintptr_t *sp,
+				 const size_t *keep, unsigned int n, bool *done)
+{
+	uint64_t total = gr_committed_sum();
+	unsigned int i, cut = 0;
+
+	for (i = 0; i < n; i++)
+		done[i] = false;
+	if (gr_rt.cfg.trim_budget && total <= gr_rt.cfg.trim_budget)
+		return 0;
+	for (i = 0; i < n; i++) {
+		uintptr_t low = st[i]->start + st[i]->guard, c;
+		size_t k = keep[i];
+
+		if (gr_rt.cfg.trim_warm && sp[i] - (gr_stack_top(st[i]) - gr_rt.cfg.trim_warm) > k)
+			k = sp[i] - (gr_stack_top(st[i]) - gr_rt.cfg.trim_warm);
+		c = sp[i] - low > k ? (sp[i] - k) & ~(GR_PAGE - 1) : low;
+		if (st[i]->rw_low >= c)
+			continue;
+		/* Only the read/write part has pages; it becomes PROT_NONE again. */
+		if (gr_sys3(SYS_madvise, st[i]->rw_low, c - st[i]->rw_low, MADV_DONTNEED) ||
+		    gr_mprotect((void *)st[i]->rw_low, c - st[i]->rw_low, PROT_NONE))
+			continue;
+		st[i]->rw_low = c;
+		done[i] = true;
+		cut++;
+	}
+	return cut;
+}
+
+/* Committed bytes of every coroutine stack (and, natively, the workers'). */
+uint64_t gr_committed_sum(void)
+{
+	uint32_t i, n = atomic_load(&gr_rt.nstacks);
+	uint64_t sum = 0;
+
+	if (gr_rt.skind != GR_SK_SIGSEGV)
+		return sr_committed_total(gr_rt.ctx, &sum) ? 0 : sum;
+	for (i = 0; i < n; i++)
+		sum += gr_stack_top(&stack_arr[i]) - stack_arr[i].rw_low;
+	return sum;
+}
+
+/* Committed bytes of one stack, for a kill report. */
 size_t gr_stack_committed(const struct gr_stack *st)
 {
-	return gr_rt.skind == GR_SK_SIGSEGV ? gr_stack_top(st) - st->rw_low :
-		st->len - st->guard;
+	size_t c = 0;
+
+	if (gr_rt.skind == GR_SK_SIGSEGV)
+		return gr_stack_top(st) - st->rw_low;
+	return sr_stack_committed(st->sr, &c) ? 0 : c;
 }
 
 /*
- * Manager: trim every dirty cached stack back to the initial commit, up to
- * GR_TRIM_BATCH at a time: off the dirty list while trimmed, so no new
- * coroutine starts on one meanwhile (gr_stack_get() waits for them rather
- * than make a new stack).
+ * Trim st[i] at sp[i] keeping keep[i] bytes below, under the budget
+ * (gr_config.trim_budget, trim_warm); done[i]: it was cut.  Library stacks:
+ * one sr_trim_budget() call, which reads the committed total first and
+ * trims nothing under the budget; the reservations' trims go to the kernel
+ * by address in TRIM_VEC batches, with no QUERY first.
  */
-void gr_stacks_trim_cached(void)
+unsigned int gr_stacks_trim(struct gr_stack *const *st, const uintptr_t *sp,
+			    const size_t *keep, unsigned int n, bool *done)
 {
-	struct gr_stack *st[GR_TRIM_BATCH];
-	uintptr_t sp[GR_TRIM_BATCH];
-	bool done[GR_TRIM_BATCH];
-	unsigned int i, n;
+	static struct sr_trim t[GR_TRIM_BATCH];	/* the manager's only */
+	struct sr_budget b = {
+		.high = gr_rt.cfg.trim_budget,
+		.low = gr_rt.cfg.trim_low,
+		.warm = gr_rt.cfg.trim_warm,
+	};
+	unsigned int i, cut = 0;
 
-	do {
-		gr_lock(&gr_rt.stack_lock);
-		for (n = 0; n < GR_TRIM_BATCH && dirty; n++) {
-			st[n] = dirty;
-			sp[n] = gr_stack_top(dirty);
-			dirty = dirty->next;
+	if (!n || gr_rt.skind == GR_SK_COMMITTED) {
+		for (i = 0; i < n; i++)
+			done[i] = false;
+		return 0;
+	}
+	if (gr_rt.skind == GR_SK_SIGSEGV)
+		return sigsegv_trim(st, sp, keep, n, done);
+	for (i = 0; i < n; i++)
+		t[i] = (struct sr_trim){
+			.stack = st[i]->sr, .sp = (void *)sp[i], .keep = keep[i],
+		};
+	sr_trim_budget(gr_rt.ctx, t, n, &b);
+	for (i = 0; i < n; i++) {
+		done[i] = !t[i].error;
+		cut += done[i];
+	}
+	return cut;
+}
+
+/*
+ * Manager: the cached stacks used since their last trim, with the parked
+ * ones the caller collected (st[0..n)), up to GR_TRIM_BATCH in all: off the
+ * cache list while trimmed, so no new coroutine starts on one meanwhile
+ * (gr_stack_get() waits for them rather than make a new stack).  Returns
+ * how many of the parked ones were cut (done[]).
+ */
+unsigned int gr_stacks_trim_with_cached(struct gr_stack **st, uintptr_t *sp, size_t *keep,
+					unsigned int n, bool *done)
+{
+	struct gr_stack **pp, *s, *taken = NULL;
+	unsigned int i, m = n, parked = 0;
+
+	gr_lock(&gr_rt.stack_lock);
+	for (pp = &cache; (s = *pp) != NULL && m < GR_TRIM_BATCH;) {
+		if (!atomic_load(&s->dirty)) {
+			pp = &s->next;
+			continue;
 		}
-		atomic_store(&held, n);
-		gr_unlock(&gr_rt.stack_lock);
-		if (!n)
-			return;
-		atomic_fetch_add(&gr_rt.st_trims_cached,
-				 gr_stacks_trim(st, sp, gr_rt.cfg.stack_commit, n, done));
-		gr_lock(&gr_rt.stack_lock);
-		for (i = 0; i < n; i++) {
+		*pp = s->next;
+		s->next = taken;
+		taken = s;
+		st[m] = s;
+		sp[m] = gr_stack_top(s);
+		keep[m++] = gr_rt.cfg.stack_commit;
+	}
+	atomic_store(&held, m - n);
+	gr_unlock(&gr_rt.stack_lock);
+	gr_stacks_trim(st, sp, keep, m, done);
+	for (i = 0; i < n; i++)
+		parked += done[i];
+	for (i = n; i < m; i++) {
+		if (done[i]) {
+			gr_stat_inc(&gr_rt.st_trims_cached);
 			atomic_store(&st[i]->dirty, 0);
-			st[i]->next = clean;
-			clean = st[i];
+		}
+	}
+	if (m > n) {
+		gr_lock(&gr_rt.stack_lock);
+		while (taken) {
+			s = taken;
+			taken = s->next;
+			s->next = cache;
+			cache = s;
 		}
 		atomic_store(&held, 0);
 		gr_unlock(&gr_rt.stack_lock);
 		gr_futex_wake(&held, INT_MAX);
-	} while (n == GR_TRIM_BATCH);
+	}
+	return parked;
 }
 
 void gr_stacks_destroy(void)
 {
 	uint32_t i, n = atomic_load(&gr_rt.nstacks);
 
-	for (i = 0; i < n; i++)
-		gr_munmap((void *)stack_arr[i].start, stack_arr[i].len);
+	for (i = 0; i < n; i++) {
+		if (stack_arr[i].sr)
+			sr_stack_destroy(stack_arr[i].sr);
+		else
+			gr_munmap((void *)stack_arr[i].start, stack_arr[i].len);
+	}
 	gr_munmap(stack_arr, page_up((size_t)gr_rt.cfg.max_stacks * sizeof(*stack_arr)));
 	gr_munmap((void *)stack_hash, hash_bytes);
 	stack_arr = NULL;
 	stack_hash = NULL;
-	clean = dirty = NULL;
+	cache = NULL;
 	atomic_store(&gr_rt.nstacks, 0);
 }

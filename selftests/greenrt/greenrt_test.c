@@ -13,7 +13,9 @@
  *    (the committed sum of STACKRES_IOC_LIST, and QUERY per stack), their
  *    live frames intact, and every stack crossing the watermark produced
  *    exactly one WATERMARK record;
- *  - worker thread stacks are reused only after their exit_free store;
+ *  - both kinds of worker thread: raw clone(2) threads on libstackres's
+ *    thread-stack cache, their stacks reused after the exit_free store, and
+ *    pthreads, on which coroutine code may call malloc, stdio and errno;
  *  - GREENRT_FALLBACK=1 forces the fallback mode.
  * Native tests SKIP with the reason when /dev/stackres or exit_free is absent;
  * the fallback variants always run.
@@ -62,20 +64,37 @@ FIXTURE(rt) {
 
 FIXTURE_VARIANT(rt) {
 	enum gr_mode mode;
+	enum gr_workers workers;
 };
 
 FIXTURE_VARIANT_ADD(rt, native) {
 	.mode = GR_MODE_NATIVE,
+	.workers = GR_WORKERS_RAW,
+};
+
+FIXTURE_VARIANT_ADD(rt, native_pthread) {
+	.mode = GR_MODE_NATIVE,
+	.workers = GR_WORKERS_PTHREAD,
 };
 
 FIXTURE_VARIANT_ADD(rt, fallback) {
 	.mode = GR_MODE_FALLBACK,
+	.workers = GR_WORKERS_PTHREAD,
 };
+
+FIXTURE_VARIANT_ADD(rt, fallback_raw) {
+	.mode = GR_MODE_FALLBACK,
+	.workers = GR_WORKERS_RAW,
+};
+
+/* The workers of the runtimes the next tests start. */
+static enum gr_workers worker_threads;
 
 FIXTURE_SETUP(rt)
 {
 	const char *why;
 
+	worker_threads = variant->workers;
 	unsetenv("GREENRT_FALLBACK");
 	if (variant->mode == GR_MODE_NATIVE) {
 		why = native_missing();
@@ -96,10 +115,13 @@ static void init(struct __test_metadata *_metadata, enum gr_mode mode,
 		.workers = workers,
 		.watermark = watermark,
 		.verbose = 1,
+		.worker_threads = worker_threads,
 	};
 
 	ASSERT_EQ(0, gr_init(&cfg));
 	ASSERT_EQ(mode, gr_mode());
+	if (worker_threads)
+		ASSERT_EQ(worker_threads, gr_worker_threads());
 }
 
 static void start(struct __test_metadata *_metadata, enum gr_mode mode,
@@ -351,6 +373,7 @@ FIXTURE_SETUP(native)
 {
 	const char *why = native_missing();
 
+	worker_threads = GR_WORKERS_DEFAULT;
 	if (why)
 		SKIP(return, "%s", why);
 	unsetenv("GREENRT_FALLBACK");
@@ -452,107 +475,77 @@ TEST_F_TIMEOUT(native, kernel_overflow, 120)
 	gr_shutdown();
 }
 
-/* ---------------- worker stacks and exit_free ---------------- */
+/* ---------------- the two kinds of worker thread ---------------- */
 
-#define POISON 0xa5
-static _Atomic int hook_done;
-static _Atomic int thread_ran;
-
-static void slow_exit_hook(struct gr_tstack *ts)
+TEST(raw_workers_reuse_stacks)
 {
-	struct timespec d = { 0, 50 * 1000 * 1000 };
+	struct gr_config cfg = { .workers = 2, .worker_threads = GR_WORKERS_RAW };
+	struct gr_coro *c;
+	struct gr_stats s;
+	int round;
 
-	/*
-	 * The stack is already on the free list: an allocator that does not
-	 * wait for the exit_free store would hand it out now, before these
-	 * writes and before the kernel's clear_child_tid store.
-	 */
-	syscall(SYS_nanosleep, &d, NULL);
-	memset(gr_tstack_base(ts), POISON, 16 * KIB);
-	atomic_store(&hook_done, 1);
-}
-
-static void short_thread(void *arg)
-{
-	atomic_store(&thread_ran, 1);
-}
-
-TEST(worker_stack_reused_after_exit_free)
-{
-	struct gr_tstack *ts, *again;
-	struct gr_stats s0, s;
-	unsigned char *p;
-	int tid, i;
-
-	if (!gr_exit_free_available())
-		SKIP(return, "exit_free(2) not in this kernel (ENOSYS)");
-	gr_get_stats(&s0);
-	gr_thread_exit_hook = slow_exit_hook;
-	tid = gr_thread_spawn(short_thread, NULL, &ts);
-	ASSERT_LT(0, tid);
-	while (!atomic_load(&thread_ran))
-		usleep(1000);
-	usleep(10000);		/* it is in the hook now, its stack on the list */
-	again = gr_tstack_get();
-	/* Returned only after the store, so after the hook's last write. */
-	ASSERT_TRUE(ts == again);
-	ASSERT_EQ(1, atomic_load(&hook_done));
-	/* clear_child_tid came before exit_free's store */
-	ASSERT_EQ(0, *gr_tstack_ctid(again));
-	p = gr_tstack_base(again);
-	for (i = 0; i < (int)(16 * KIB); i++)
-		ASSERT_EQ(POISON, p[i]);
+	ASSERT_EQ(0, gr_init(&cfg));
+	ASSERT_EQ(GR_WORKERS_RAW, gr_worker_threads());
+	for (round = 0; round < 2; round++) {
+		ASSERT_EQ(0, gr_start());
+		c = gr_spawn(count_up, NULL);
+		ASSERT_TRUE(c != NULL);
+		ASSERT_EQ(GR_OK, gr_join(c));
+		gr_stop();
+	}
 	gr_get_stats(&s);
-	ASSERT_EQ(1, s.exit_free_waits - s0.exit_free_waits);
-	gr_tstack_put(again);
-	gr_thread_exit_hook = NULL;
+	/* the second start waited for the first workers' stores, made no stack */
+	EXPECT_EQ(4, s.threads_started);
+	EXPECT_EQ(2, s.thread_stacks_created);
+	EXPECT_EQ(2, s.thread_stacks_reused);
+	gr_shutdown();
 }
 
-#define CHURN 400
-static _Atomic int alive, exited, corrupt;
+static _Atomic int libc_ok;
 
-static void churn_thread(void *arg)
+static void uses_libc(void *arg)
 {
-	uintptr_t n = (uintptr_t)arg;
-	volatile unsigned char pad[8192];
-	unsigned int i, k;
-
-	/* Nobody else may write our stack while we live. */
-	for (i = 0; i < sizeof(pad); i++)
-		pad[i] = (unsigned char)(n + i);
-	for (k = 0; k < 3; k++)
-		sched_yield();
-	for (i = 0; i < sizeof(pad); i++)
-		if (pad[i] != (unsigned char)(n + i)) {
-			atomic_fetch_add(&corrupt, 1);
-			break;
-		}
-	atomic_fetch_sub(&alive, 1);
-	atomic_fetch_add(&exited, 1);
-}
-
-TEST(worker_stack_churn)
-{
-	struct gr_stats s0, s;
+	char buf[64], *p;
 	int i;
 
-	if (!gr_exit_free_available())
-		SKIP(return, "exit_free(2) not in this kernel (ENOSYS)");
-	gr_get_stats(&s0);
-	for (i = 0; i < CHURN; i++) {
-		while (atomic_load(&alive) >= 4)
-			sched_yield();
-		atomic_fetch_add(&alive, 1);
-		ASSERT_LT(0, gr_thread_spawn(churn_thread, (void *)(uintptr_t)i, NULL));
+	for (i = 0; i < 20; i++) {
+		p = malloc(100 + i * 1000);
+		if (!p)
+			return;
+		snprintf(buf, sizeof(buf), "coroutine %lu round %d", (unsigned long)(uintptr_t)arg, i);
+		memcpy(p, buf, sizeof(buf));
+		errno = 0;
+		if (close(-1) != -1 || errno != EBADF) {
+			free(p);
+			return;
+		}
+		gr_yield();		/* may go on on another worker */
+		if (strcmp(p, buf)) {
+			free(p);
+			return;
+		}
+		free(p);
 	}
-	while (atomic_load(&exited) < CHURN)
-		usleep(1000);
-	gr_get_stats(&s);
-	EXPECT_EQ(0, atomic_load(&corrupt));
-	EXPECT_EQ(CHURN, s.threads_started - s0.threads_started);
-	/* at most 4 alive plus those between their last write and the store */
-	EXPECT_GE(16, s.thread_stacks_created - s0.thread_stacks_created);
-	EXPECT_LE(CHURN - 16, s.thread_stacks_reused - s0.thread_stacks_reused);
+	atomic_fetch_add(&libc_ok, 1);
+}
+
+TEST(pthread_workers_libc)
+{
+	struct gr_config cfg = { .workers = 2, .worker_threads = GR_WORKERS_PTHREAD };
+	struct gr_coro *cs[16];
+	int i;
+
+	ASSERT_EQ(0, gr_init(&cfg));
+	ASSERT_EQ(GR_WORKERS_PTHREAD, gr_worker_threads());
+	ASSERT_EQ(0, gr_start());
+	for (i = 0; i < 16; i++) {
+		cs[i] = gr_spawn(uses_libc, (void *)(uintptr_t)i);
+		ASSERT_TRUE(cs[i] != NULL);
+	}
+	for (i = 0; i < 16; i++)
+		ASSERT_EQ(GR_OK, gr_join(cs[i]));
+	EXPECT_EQ(16, atomic_load(&libc_ok));
+	gr_shutdown();
 }
 
 /* ---------------- the fallback switch ---------------- */
