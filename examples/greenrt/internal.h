@@ -219,7 +219,6 @@ void gr_fault_fini(void);
 void gr_kill_note(const struct gr_coro *c);	/* worker: a kill for the manager to report */
 int gr_manager_start(void);
 void gr_manager_stop(void);
-void gr_manager_pass(bool all);
 
 /* thread.c */
 int gr_thread_spawn(int (*fn)(void *), void *arg, sr_tstack **ts_out);	/* tid or -errno */

@@ -204,14 +204,6 @@ static void trim_pass(bool all)
 	} while (i < n);
 }
 
-void gr_manager_pass(bool all)
-{
-	if (gr_rt.skind != GR_SK_SIGSEGV)
-		read_records();
-	trim_pass(all);
-	report_kills();
-}
-
 static uint64_t now_ms(void)
 {
 	struct timespec ts;
@@ -220,11 +212,19 @@ static uint64_t now_ms(void)
 	return ts.tv_sec * 1000ULL + ts.tv_nsec / 1000000;
 }
 
+/*
+ * Records wake the manager at once (a kill by a system call's guard hit is
+ * due at the owner's next switch), but only read them: the trim pass runs
+ * every trim_interval_ms or when gr_manager_sync() asks, not per record
+ * (a deep dive sends WATERMARK records, and a pass per record would cost
+ * a context switch and a committed read each).
+ */
 static void *manager_main(void *arg)
 {
 	struct pollfd p[2];
-	uint64_t next_sample = 0, t;
+	uint64_t next_sample = 0, next_pass = 0, t;
 	uint32_t req;
+	bool sync;
 	int n = 0;
 
 	(void)arg;
@@ -234,12 +234,20 @@ static void *manager_main(void *arg)
 	while (!atomic_load(&gr_rt.mgr_stop)) {
 		uint64_t v;
 
-		poll(p, n, gr_rt.cfg.trim_interval_ms);
+		t = now_ms();
+		poll(p, n, next_pass > t ? (int)(next_pass - t) : 0);
 		if (read(gr_rt.efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 			break;
 		req = atomic_load(&gr_rt.mgr_req);
-		gr_manager_pass(req != atomic_load(&gr_rt.mgr_done));
+		sync = req != atomic_load(&gr_rt.mgr_done);
+		if (gr_rt.skind != GR_SK_SIGSEGV)
+			read_records();
 		t = now_ms();
+		if (sync || t >= next_pass) {
+			trim_pass(sync);
+			next_pass = t + gr_rt.cfg.trim_interval_ms;
+		}
+		report_kills();
 		if (t >= next_sample) {
 			gr_committed();		/* samples the peak */
 			next_sample = t + 250;

@@ -266,9 +266,9 @@ int gr_start(void)
 }
 
 /*
- * Returns once every coroutine has ended and every worker has left its loop.
- * Native workers then still finish their exit: the next gr_start() waits for
- * their exit_free stores before it reuses their stacks.
+ * Returns once every coroutine has ended and every worker has exited: raw
+ * clone workers once the kernel stored their stacks' words (their stacks are
+ * then free in the cache for the next gr_start()), pthreads once joined.
  */
 void gr_stop(void)
 {
@@ -282,13 +282,14 @@ void gr_stop(void)
 	if (gr_rt.wkind == GR_WORKERS_PTHREAD)
 		for (i = 0; i < gr_rt.nworkers; i++)
 			pthread_join((pthread_t)gr_rt.workers[i].pthread, NULL);
+	else
+		gr_threads_wait_all();
 	gr_rt.nworkers = 0;
 }
 
 void gr_shutdown(void)
 {
 	gr_stop();
-	gr_threads_wait_all();
 	gr_manager_stop();
 	gr_threads_destroy();
 	gr_stacks_destroy();

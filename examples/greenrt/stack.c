@@ -264,12 +264,15 @@ static unsigned int sigsegv_trim(struct gr_stack *const *st, const uintptr_t *sp
 	return cut;
 }
 
-/* Committed bytes of every coroutine stack (and, natively, the workers'). */
+/* Committed bytes of every coroutine stack. */
 uint64_t gr_committed_sum(void)
 {
 	uint32_t i, n = atomic_load(&gr_rt.nstacks);
 	uint64_t sum = 0;
 
+	/* Committed stacks hold all of it: no need to ask (mincore) for it. */
+	if (gr_rt.skind == GR_SK_COMMITTED)
+		return (uint64_t)n * (gr_rt.cfg.stack_max - gr_rt.cfg.stack_guard);
 	if (gr_rt.skind != GR_SK_SIGSEGV)
 		return sr_committed_total(gr_rt.ctx, &sum) ? 0 : sum;
 	for (i = 0; i < n; i++)

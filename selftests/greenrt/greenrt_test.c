@@ -494,7 +494,7 @@ TEST(raw_workers_reuse_stacks)
 		gr_stop();
 	}
 	gr_get_stats(&s);
-	/* the second start waited for the first workers' stores, made no stack */
+	/* gr_stop() waited for the exit_free stores: the second start made no stack */
 	EXPECT_EQ(4, s.threads_started);
 	EXPECT_EQ(2, s.thread_stacks_created);
 	EXPECT_EQ(2, s.thread_stacks_reused);
