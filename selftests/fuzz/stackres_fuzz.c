@@ -1176,6 +1176,35 @@ static int do_ioctl(int fd, unsigned long cmd, uint64_t arg, int *err)
 	return ret;
 }
 
+/*
+ * The call's struct as its size class @x makes it from @full, written to its
+ * place @pl with a sentinel after it; counted by place kind and size class.
+ */
+static void stage_struct(int op, const struct ext *x, struct place *pl,
+			 const void *full, unsigned char *buf)
+{
+	kind_counts[pl->kind]++;
+	sz_counts[op][x->cls]++;
+	ext_bytes(x, full, buf);
+	put_struct(pl, buf, ext_psize(x));
+	sentinel_set(pl, x->usize);
+}
+
+/*
+ * Make the staged call on @fd: its errno must be one of @expect and the
+ * bytes after the struct untouched.  *@ret is the ioctl's return value.
+ */
+static bool issue(long idx, int op, int fd, const struct ext *x,
+		  const struct place *pl, uint64_t expect, const char *what, long *ret)
+{
+	int err;
+
+	maps_before(idx);
+	*ret = do_ioctl(fd, x->cmd, pl->addr, &err);
+	return check_outcome(idx, op, *ret, err, expect, what) &&
+	       sentinel_check(idx, op, what);
+}
+
 static bool query_id_now(long idx, int i, const char *when)
 {
 	struct stackres_query q = { .id = live[i].id };
@@ -1460,7 +1489,6 @@ static bool fuzz_register(long idx)
 	char what[400];
 	size_t n;
 	long ret;
-	int err;
 
 	while (w >= tw[t]) {
 		w -= tw[t];
@@ -1661,16 +1689,8 @@ generated:
 		 (unsigned long long)kv.guard, (unsigned long long)kv.commit,
 		 (unsigned long long)kv.chunk, (unsigned long long)kv.watermark, kv.flags,
 		 (unsigned long long)kv.user_data, (unsigned long long)kv.align);
-	kind_counts[pl.kind]++;
-	sz_counts[OP_REG][x.cls]++;
-
-	ext_bytes(&x, &r, ubuf);
-	put_struct(&pl, ubuf, ext_psize(&x));
-	sentinel_set(&pl, x.usize);
-	maps_before(idx);
-	ret = do_ioctl(stackres_fd, x.cmd, pl.addr, &err);
-	if (!check_outcome(idx, OP_REG, ret, err, expect, what) ||
-	    !sentinel_check(idx, OP_REG, what))
+	stage_struct(OP_REG, &x, &pl, &r, ubuf);
+	if (!issue(idx, OP_REG, stackres_fd, &x, &pl, expect, what, &ret))
 		return false;
 	if (ret)
 		return true;
@@ -1817,7 +1837,6 @@ static bool fuzz_arena(long idx)
 	char what[400];
 	size_t n;
 	long ret;
-	int err;
 
 	while (w >= tw[t]) {
 		w -= tw[t];
@@ -1940,16 +1959,8 @@ static bool fuzz_arena(long idx)
 		 (unsigned long long)kv.start, (unsigned long long)kv.slot,
 		 (unsigned long long)kv.nslots, (unsigned long long)kv.guard, kv.flags,
 		 (unsigned long long)kv.user_data, (unsigned long long)kv.align);
-	kind_counts[pl.kind]++;
-	sz_counts[OP_ARENA][x.cls]++;
-
-	ext_bytes(&x, &a, ubuf);
-	put_struct(&pl, ubuf, ext_psize(&x));
-	sentinel_set(&pl, x.usize);
-	maps_before(idx);
-	ret = do_ioctl(stackres_fd, x.cmd, pl.addr, &err);
-	if (!check_outcome(idx, OP_ARENA, ret, err, expect, what) ||
-	    !sentinel_check(idx, OP_ARENA, what))
+	stage_struct(OP_ARENA, &x, &pl, &a, ubuf);
+	if (!issue(idx, OP_ARENA, stackres_fd, &x, &pl, expect, what, &ret))
 		return false;
 	if (ret)
 		return true;
@@ -2306,11 +2317,7 @@ static bool fuzz_trim(long idx)
 		 "keep %#llx", kind_name[pl.kind], (unsigned long long)pl.addr, x.usize,
 		 sz_name[x.cls], kv.id, kv.flags, (unsigned long long)kv.sp,
 		 (unsigned long long)kv.keep);
-	kind_counts[pl.kind]++;
-	sz_counts[OP_TRIM][x.cls]++;
-	ext_bytes(&x, &t, ubuf);
-	put_struct(&pl, ubuf, ext_psize(&x));
-	sentinel_set(&pl, x.usize);
+	stage_struct(OP_TRIM, &x, &pl, &t, ubuf);
 	r = i >= 0 ? &live[i] : NULL;	/* put_struct may have grown it */
 	/* Whether it frees the right pages (unless the struct lies in them). */
 	if (expect == BIT(E_OK) && r->slot && !(pl.kind == K_SLOT && pl.res == i) &&
@@ -2374,7 +2381,7 @@ static bool fuzz_query(long idx)
 	struct place pl;
 	struct ext x;
 	unsigned int w = rn(100);
-	int i = -1, err, fd = pct(85) ? 1 : 2;
+	int i = -1, fd = pct(85) ? 1 : 2;
 	uint64_t expect;
 	uint32_t in;
 	char what[300];
@@ -2444,16 +2451,9 @@ static bool fuzz_query(long idx)
 	snprintf(what, sizeof(what), "fd %d ptr %s %#llx size %zu (%s) id %u flags %#x "
 		 "addr %#llx", fd, kind_name[pl.kind], (unsigned long long)pl.addr, x.usize,
 		 sz_name[x.cls], kv.id, kv.flags, (unsigned long long)kv.addr);
-	kind_counts[pl.kind]++;
-	sz_counts[OP_QUERY][x.cls]++;
-	ext_bytes(&x, &q, ubuf);
-	put_struct(&pl, ubuf, ext_psize(&x));
-	sentinel_set(&pl, x.usize);
+	stage_struct(OP_QUERY, &x, &pl, &q, ubuf);
 	on_arena = i >= 0 && live[i].slot;
-	maps_before(idx);
-	ret = do_ioctl(fd == 1 ? stackres_fd : fd2, x.cmd, pl.addr, &err);
-	if (!check_outcome(idx, OP_QUERY, ret, err, expect, what) ||
-	    !sentinel_check(idx, OP_QUERY, what))
+	if (!issue(idx, OP_QUERY, fd == 1 ? stackres_fd : fd2, &x, &pl, expect, what, &ret))
 		return false;
 	if (!ret) {
 		maps_dirty = false;	/* QUERY changes nothing */
@@ -2951,7 +2951,7 @@ static bool fuzz_list(long idx)
 	struct place pl;
 	struct ext x;
 	enum akind ak = A_OK;
-	int ix[MAX_LIVE], nm, fd = pct(85) ? 1 : 2, err;
+	int ix[MAX_LIVE], nm, fd = pct(85) ? 1 : 2;
 	unsigned int w, n = 0, nfd = 0, k;
 	uint64_t expect, ebytes = 0, room = VEC_PAGES * PG, fill = 0;
 	bool writes;
@@ -3062,15 +3062,8 @@ static bool fuzz_list(long idx)
 		 kind_name[pl.kind], (unsigned long long)pl.addr, x.usize, sz_name[x.cls],
 		 kv.entries ? akind_name[ak] : "none", (unsigned long long)kv.entries,
 		 kv.count, kv.entry_size, kv.next_id, kv.flags, kv.pad);
-	kind_counts[pl.kind]++;
-	sz_counts[OP_LIST][x.cls]++;
-	ext_bytes(&x, &l, ubuf);
-	put_struct(&pl, ubuf, ext_psize(&x));
-	sentinel_set(&pl, x.usize);
-	maps_before(idx);
-	ret = do_ioctl(fd == 1 ? stackres_fd : fd2, x.cmd, pl.addr, &err);
-	if (!check_outcome(idx, OP_LIST, ret, err, expect, what) ||
-	    !sentinel_check(idx, OP_LIST, what))
+	stage_struct(OP_LIST, &x, &pl, &l, ubuf);
+	if (!issue(idx, OP_LIST, fd == 1 ? stackres_fd : fd2, &x, &pl, expect, what, &ret))
 		return false;
 	if (ret)
 		return true;
