@@ -764,13 +764,17 @@ SR_API int sr_trim_budget(sr_ctx *ctx, struct sr_trim *v, unsigned int count,
 
 	if (!ctx || !b || (count && !v))
 		return -EINVAL;
+	total = b->total;
 	b->total = UINT64_MAX;
 	b->freed = 0;
 	if (!b->high)
 		return trim_all(ctx, v, count, b->warm);
-	r = sr_committed_total(ctx, &total);
-	if (r)
-		return r;
+	/* A caller that has just read the total (to decide to call) saves a read. */
+	if (!total) {
+		r = sr_committed_total(ctx, &total);
+		if (r)
+			return r;
+	}
 	b->total = total;
 	for (i = 0; i < count; i++) {
 		v[i].committed = SR_UNKNOWN;

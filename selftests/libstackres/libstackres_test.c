@@ -644,8 +644,14 @@ static void test_trim_budget(void)
 	       r, (unsigned long long)b.total);
 	for (i = 0; i < 4; i++)
 		EXPECT(t[i].error == SR_TRIM_SKIPPED, "entry %d: %d", i, t[i].error);
-	/* 1 byte over, down to 200 KiB less: the deepest (240 KiB gain) alone */
+	/* a total the caller read itself is taken as it is */
 	b.high = all - 1;
+	b.total = page;
+	r = sr_trim_budget(ctx, t, 4, &b);
+	EXPECT(r == 0 && b.total == page, "the caller's total: %d, %llu", r,
+	       (unsigned long long)b.total);
+	/* 1 byte over, down to 200 KiB less: the deepest (240 KiB gain) alone */
+	b.total = 0;
 	b.low = all - 200 * KIB;
 	r = sr_trim_budget(ctx, t, 4, &b);
 	EXPECT(r == 1 && b.freed == 240 * KIB, "over the budget: %d trimmed, %llu freed", r,

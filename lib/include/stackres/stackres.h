@@ -140,7 +140,7 @@ struct sr_budget {
 	uint64_t high;		/* trim only above this many committed bytes */
 	uint64_t low;		/* then down to this (0, or above high: high) */
 	size_t warm;		/* bytes under each top kept committed (0: none) */
-	uint64_t total;		/* out: committed total before (UINT64_MAX: not read) */
+	uint64_t total;		/* in: 0, or the total just read; out: the total used */
 	uint64_t freed;		/* out: committed bytes the trims dropped (estimate) */
 	uintptr_t reserved[2];
 };
