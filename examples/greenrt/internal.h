@@ -168,6 +168,7 @@ struct gr_rt {
 
 	/* manager */
 	unsigned long manager;		/* pthread_t */
+	_Atomic uint32_t trim_events;	/* parks and freed stacks: trim candidates */
 	_Atomic uint32_t mgr_req, mgr_done, mgr_stop;
 
 	/* statistics */
@@ -202,10 +203,10 @@ struct gr_stack *gr_stack_of(uintptr_t addr);	/* the stack addr lies in, or NULL
 uintptr_t gr_stack_top(const struct gr_stack *st);
 /* Trim st[i] at sp[i] keeping keep[i] bytes below, under the budget; done[i]: cut. */
 unsigned int gr_stacks_trim(struct gr_stack *const *st, const uintptr_t *sp,
-			    const size_t *keep, unsigned int n, bool *done);
+			    const size_t *keep, unsigned int n, bool *done, uint64_t total);
 /* The same with the cached stacks used since their last trim added to the batch. */
 unsigned int gr_stacks_trim_with_cached(struct gr_stack **st, uintptr_t *sp, size_t *keep,
-					unsigned int n, bool *done);
+					unsigned int n, bool *done, uint64_t total);
 uint64_t gr_committed_sum(void);
 size_t gr_stack_committed(const struct gr_stack *st);
 bool gr_stack_grow(struct gr_stack *st, uintptr_t addr);	/* GR_SK_SIGSEGV handler */

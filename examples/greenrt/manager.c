@@ -147,6 +147,8 @@ static void read_records(void)
  * from when it joins a batch until the batch is trimmed; the cached stacks
  * join the last batch (gr_stacks_trim_with_cached()).
  */
+static bool deferred;		/* the last pass saw coroutines parked only once */
+
 static void trim_pass(bool all)
 {
 	struct gr_coro *cs[GR_TRIM_BATCH];
@@ -155,11 +157,16 @@ static void trim_pass(bool all)
 	size_t keep[GR_TRIM_BATCH];
 	bool done[GR_TRIM_BATCH];
 	uint32_t i = 0, n = atomic_load(&gr_rt.nstacks);
+	uint64_t total = 0;
 	unsigned int k, m;
 
+	deferred = false;
 	/* Under the budget: nothing to pin, nothing to trim. */
-	if (gr_rt.cfg.trim_budget && gr_committed() <= gr_rt.cfg.trim_budget)
-		return;
+	if (gr_rt.cfg.trim_budget) {
+		total = gr_committed();
+		if (total <= gr_rt.cfg.trim_budget)
+			return;
+	}
 	do {
 		for (m = 0; i < n && m < GR_TRIM_BATCH; i++) {
 			struct gr_stack *st = gr_stack_at(i);
@@ -171,6 +178,7 @@ static void trim_pass(bool all)
 				continue;
 			if (!all && c->seen_gen != c->park_gen) {
 				c->seen_gen = c->park_gen;
+				deferred = true;
 				continue;
 			}
 			if (!atomic_compare_exchange_strong(&c->state, &s, GR_S_TRIMMING))
@@ -188,9 +196,10 @@ static void trim_pass(bool all)
 				gr_try_wake(c);
 		}
 		if (i < n)
-			gr_stacks_trim(sts, sps, keep, m, done);
+			gr_stacks_trim(sts, sps, keep, m, done, total);
 		else
-			gr_stacks_trim_with_cached(sts, sps, keep, m, done);
+			gr_stacks_trim_with_cached(sts, sps, keep, m, done, total);
+		total = 0;		/* changed by this batch's trims */
 		for (k = 0; k < m; k++) {
 			/* Left alone under the budget: a candidate again next pass. */
 			if (done[k]) {
@@ -213,29 +222,26 @@ static uint64_t now_ms(void)
 }
 
 /*
- * Records wake the manager at once (a kill by a system call's guard hit is
- * due at the owner's next switch), but only read them: the trim pass runs
- * every trim_interval_ms or when gr_manager_sync() asks, not per record
- * (a deep dive sends WATERMARK records, and a pass per record would cost
- * a context switch and a committed read each).
+ * Every trim_interval_ms, and when gr_manager_sync() asks: read the records,
+ * then the trim pass (skipped while no coroutine parked and no stack was
+ * freed since the last one).  Records do not wake the manager: a deep dive
+ * sends WATERMARK records, and a wake-up per record costs two context
+ * switches; a system call's guard hit ends its coroutine at a switch within
+ * trim_interval_ms instead of at the next one.
  */
 static void *manager_main(void *arg)
 {
-	struct pollfd p[2];
+	struct pollfd p = { .fd = gr_rt.efd, .events = POLLIN };
 	uint64_t next_sample = 0, next_pass = 0, t;
-	uint32_t req;
+	uint32_t req, events = 0, e;
 	bool sync;
-	int n = 0;
 
 	(void)arg;
-	if (gr_rt.skind != GR_SK_SIGSEGV)
-		p[n++] = (struct pollfd){ .fd = sr_events_fd(gr_rt.ctx), .events = POLLIN };
-	p[n++] = (struct pollfd){ .fd = gr_rt.efd, .events = POLLIN };
 	while (!atomic_load(&gr_rt.mgr_stop)) {
 		uint64_t v;
 
 		t = now_ms();
-		poll(p, n, next_pass > t ? (int)(next_pass - t) : 0);
+		poll(&p, 1, next_pass > t ? (int)(next_pass - t) : 0);
 		if (read(gr_rt.efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 			break;
 		req = atomic_load(&gr_rt.mgr_req);
@@ -243,10 +249,14 @@ static void *manager_main(void *arg)
 		if (gr_rt.skind != GR_SK_SIGSEGV)
 			read_records();
 		t = now_ms();
-		if (sync || t >= next_pass) {
+		/* Nothing parked or freed since a pass that left nothing for later: skip. */
+		e = atomic_load(&gr_rt.trim_events);
+		if (sync || (t >= next_pass && (e != events || deferred))) {
+			events = e;
 			trim_pass(sync);
-			next_pass = t + gr_rt.cfg.trim_interval_ms;
 		}
+		if (t >= next_pass)
+			next_pass = t + gr_rt.cfg.trim_interval_ms;
 		report_kills();
 		if (t >= next_sample) {
 			gr_committed();		/* samples the peak */

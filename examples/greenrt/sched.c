@@ -349,6 +349,7 @@ static void after_switch(struct gr_worker *w, struct gr_coro *c)
 			break;
 		}
 		c->park_gen++;
+		atomic_fetch_add_explicit(&gr_rt.trim_events, 1, memory_order_relaxed);
 		if (atomic_exchange(&c->permit, 0)) {
 			atomic_store(&c->state, GR_S_READY);
 			rq_push(c);

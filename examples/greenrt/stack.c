@@ -194,6 +194,7 @@ struct gr_stack *gr_stack_get(void)
 void gr_stack_put(struct gr_stack *st)
 {
 	atomic_store(&st->owner, NULL);
+	atomic_fetch_add_explicit(&gr_rt.trim_events, 1, memory_order_relaxed);
 	gr_lock(&gr_rt.stack_lock);
 	st->next = cache;
 	cache = st;
@@ -235,11 +236,12 @@ bool gr_stack_grow(struct gr_stack *st, uintptr_t addr)
  * candidate (a like policy, without the largest-first order).
  */
 static unsigned int sigsegv_trim(struct gr_stack *const *st, const uintptr_t *sp,
-				 const size_t *keep, unsigned int n, bool *done)
+				 const size_t *keep, unsigned int n, bool *done, uint64_t total)
 {
-	uint64_t total = gr_committed_sum();
 	unsigned int i, cut = 0;
 
+	if (!total)
+		total = gr_committed_sum();
 	for (i = 0; i < n; i++)
 		done[i] = false;
 	if (gr_rt.cfg.trim_budget && total <= gr_rt.cfg.trim_budget)
@@ -292,19 +294,21 @@ size_t gr_stack_committed(const struct gr_stack *st)
 
 /*
  * Trim st[i] at sp[i] keeping keep[i] bytes below, under the budget
- * (gr_config.trim_budget, trim_warm); done[i]: it was cut.  Library stacks:
+ * (gr_config.trim_budget, trim_warm); done[i]: it was cut.  total: the
+ * committed total the caller has just read, or 0.  Library stacks:
  * one sr_trim_budget() call, which reads the committed total first and
  * trims nothing under the budget; the reservations' trims go to the kernel
  * by address in TRIM_VEC batches, with no QUERY first.
  */
 unsigned int gr_stacks_trim(struct gr_stack *const *st, const uintptr_t *sp,
-			    const size_t *keep, unsigned int n, bool *done)
+			    const size_t *keep, unsigned int n, bool *done, uint64_t total)
 {
 	static struct sr_trim t[GR_TRIM_BATCH];	/* the manager's only */
 	struct sr_budget b = {
 		.high = gr_rt.cfg.trim_budget,
 		.low = gr_rt.cfg.trim_low,
 		.warm = gr_rt.cfg.trim_warm,
+		.total = total,
 	};
 	unsigned int i, cut = 0;
 
@@ -314,7 +318,7 @@ unsigned int gr_stacks_trim(struct gr_stack *const *st, const uintptr_t *sp,
 		return 0;
 	}
 	if (gr_rt.skind == GR_SK_SIGSEGV)
-		return sigsegv_trim(st, sp, keep, n, done);
+		return sigsegv_trim(st, sp, keep, n, done, total);
 	for (i = 0; i < n; i++)
 		t[i] = (struct sr_trim){
 			.stack = st[i]->sr, .sp = (void *)sp[i], .keep = keep[i],
@@ -335,7 +339,7 @@ unsigned int gr_stacks_trim(struct gr_stack *const *st, const uintptr_t *sp,
  * how many of the parked ones were cut (done[]).
  */
 unsigned int gr_stacks_trim_with_cached(struct gr_stack **st, uintptr_t *sp, size_t *keep,
-					unsigned int n, bool *done)
+					unsigned int n, bool *done, uint64_t total)
 {
 	struct gr_stack **pp, *s, *taken = NULL;
 	unsigned int i, m = n, parked = 0;
@@ -355,7 +359,7 @@ unsigned int gr_stacks_trim_with_cached(struct gr_stack **st, uintptr_t *sp, siz
 	}
 	atomic_store(&held, m - n);
 	gr_unlock(&gr_rt.stack_lock);
-	gr_stacks_trim(st, sp, keep, m, done);
+	gr_stacks_trim(st, sp, keep, m, done, total);
 	for (i = 0; i < n; i++)
 		parked += done[i];
 	for (i = n; i < m; i++) {
