@@ -2,7 +2,7 @@
 /*
  * The greenrt group: the greenrt demo's workload (examples/greenrt/demo.c:
  * batches of coroutines recursing to random depths, meeting at their deepest
- * point, parking shallow to be trimmed, ending) on three kinds of coroutine
+ * point, parking shallow to be trimmed, ending) on four kinds of coroutine
  * stack, everything else the same (gr_config.stacks, GREENRT_STACKS):
  *
  *   committed  read/write and populated at creation, never trimmed: the
@@ -11,6 +11,15 @@
  *   sigsegv    PROT_NONE reservations grown by a SIGSEGV handler on a
  *              sigaltstack that mprotects 64 KiB steps read/write (the
  *              user-space way), trimmed with MADV_DONTNEED + PROT_NONE
+ *   lazy       read/write stacks faulted in lazily with a guard page below,
+ *              trimmed with MADV_DONTNEED: what most runtimes do (greenrt's
+ *              fallback stacks, libstackres's tier below stackres)
+ *
+ * Each growable kind runs with its best policy, the same for all three: the
+ * budgeted trim (GREENRT_TRIM_BUDGET, _LOW, _WARM: sr_trim_budget(), or its
+ * like on rw_low for sigsegv), which trims nothing while the stacks hold at
+ * most GRB_BUDGET and then the stacks that free the most down to GRB_LOW,
+ * keeping GRB_WARM under each top.
  *
  * Each sample is one run of the demo binary (greenrt-demo next to
  * stackbench, built by bench/run) in its own process, so that its memory
@@ -41,9 +50,13 @@
 #define GRB_STACK_MAX	(1UL << 20)
 #define GRB_BATCH	200
 #define GRB_TOTAL	30000
+/* The trim policy of the growable kinds (bench/README.md, the greenrt workload). */
+#define GRB_BUDGET	(16UL << 20)
+#define GRB_LOW		(12UL << 20)
+#define GRB_WARM	(64UL << 10)
 
-static const char *const kinds[] = { "committed", "stackres", "sigsegv" };
-#define NKINDS 3
+static const char *const kinds[] = { "committed", "stackres", "sigsegv", "lazy" };
+#define NKINDS 4
 
 struct grb_run {
 	double secs, hwm_mib, commit_mib;
@@ -68,9 +81,9 @@ static int run_demo(const char *path, const char *kind, struct grb_run *r,
 		    char *why, size_t wlen)
 {
 	static char out[65536];
-	char total[32], batch[32], smax[32], skind[48];
+	char total[32], batch[32], smax[32], skind[48], budget[48], low[48], warm[48];
 	char *const argv[] = { (char *)"greenrt-demo", NULL };
-	char *envp[] = { total, batch, smax, skind, NULL };
+	char *envp[] = { total, batch, smax, skind, budget, low, warm, NULL };
 	size_t got = 0;
 	int pfd[2], status;
 	uint64_t t0;
@@ -83,6 +96,9 @@ static int run_demo(const char *path, const char *kind, struct grb_run *r,
 	snprintf(smax, sizeof(smax), "GREENRT_STACK_MAX=%lu", GRB_STACK_MAX);
 	snprintf(skind, sizeof(skind), "GREENRT_STACKS=%s",
 		 strcmp(kind, "stackres") ? kind : "default");
+	snprintf(budget, sizeof(budget), "GREENRT_TRIM_BUDGET=%lu", GRB_BUDGET);
+	snprintf(low, sizeof(low), "GREENRT_TRIM_LOW=%lu", GRB_LOW);
+	snprintf(warm, sizeof(warm), "GREENRT_TRIM_WARM=%lu", GRB_WARM);
 	if (pipe(pfd)) {
 		snprintf(why, wlen, "pipe: %s", strerror(errno));
 		return -1;
