@@ -256,10 +256,12 @@ int main(void)
 	else if (stacks == GR_STACKS_SIGSEGV)
 		printf("  GREENRT_STACKS=sigsegv: PROT_NONE stacks grown by the SIGSEGV handler (mprotect), trimmed with MADV_DONTNEED + PROT_NONE\n");
 	else if (stacks == GR_STACKS_LAZY)
-		printf("  GREENRT_STACKS=lazy: read/write stacks faulted lazily, a guard page, trimmed with MADV_DONTNEED\n");
+		printf("  GREENRT_STACKS=lazy: read/write stacks faulted lazily, a guard page, "
+		       "trimmed with MADV_DONTNEED\n");
 	if (cfg.trim_budget)
 		printf("  trim budget %" PRIu64 " KiB (down to %" PRIu64 " KiB), %zu KiB kept warm\n",
-		       cfg.trim_budget >> 10, (cfg.trim_low ? cfg.trim_low : cfg.trim_budget / 4 * 3) >> 10,
+		       cfg.trim_budget >> 10,
+		       (cfg.trim_low ? cfg.trim_low : cfg.trim_budget / 4 * 3) >> 10,
 		       cfg.trim_warm >> 10);
 
 	while (done < total) {
@@ -341,7 +343,8 @@ int main(void)
 	else if (stacks == GR_STACKS_SIGSEGV)
 		printf("(sigsegv stacks: \"committed\" is the read/write part of each stack)\n");
 	else if (stacks == GR_STACKS_LAZY || gr_mode() != GR_MODE_NATIVE)
-		printf("(lazy stacks: \"committed\" is the resident pages (mincore); TRIM is MADV_DONTNEED)\n");
+		printf("(lazy stacks: \"committed\" is the resident pages (mincore); "
+		       "TRIM is MADV_DONTNEED)\n");
 	printf("committed stacks    peak %.1f MiB (all of a batch at depth), parked+trimmed %.1f MiB max (%.1f avg), final %.1f MiB\n",
 	       mib(peak), mib(rest_max), mib(rest_sum / (nb ? nb : 1)), mib(final_c));
 	printf("resident (RSS)      peak %.1f MiB, final %.1f MiB, high-water (VmHWM) %.1f MiB\n",

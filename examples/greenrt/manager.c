@@ -3,10 +3,10 @@
  * The manager thread: reads the records (libstackres's event reader),
  * reports kills and trims stacks.
  *
- * Records carry the gr_stack (user_data) and who made the access (origin).  OVERFLOW or FAILED by the task in user mode:
- * the SIGSEGV handler ends the coroutine; only counted here.  By the kernel
- * (a system call writing into the guard got EFAULT, no signal): the owner
- * is asked to die at its next switch.  WATERMARK: logged.  LOST: counted.
+ * Records carry the gr_stack (user_data) and who made the access (origin).
+ * OVERFLOW or FAILED by the task in user mode: the SIGSEGV handler ends the
+ * coroutine; only counted here.  By the kernel (a system call writing into
+ * the guard got EFAULT, no signal): the owner is asked to die at a switch.  WATERMARK: logged.  LOST: counted.
  * Kills are reported from the workers' notes (gr_kill_note()), as the
  * workers cannot print.
  * Trimming: parked coroutines' stacks (down to the saved stack pointer minus
