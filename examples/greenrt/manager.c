@@ -224,10 +224,12 @@ static uint64_t now_ms(void)
 /*
  * Every trim_interval_ms, and when gr_manager_sync() asks: read the records,
  * then the trim pass (skipped while no coroutine parked and no stack was
- * freed since the last one).  Records do not wake the manager: a deep dive
- * sends WATERMARK records, and a wake-up per record costs two context
- * switches; a system call's guard hit ends its coroutine at a switch within
- * trim_interval_ms instead of at the next one.
+ * freed since the last one: the candidates are the same, and a total that
+ * running coroutines alone pushed over the budget waits for the next park
+ * or end, which in a green-thread runtime comes soon).  Records do not
+ * wake the manager: a deep dive sends WATERMARK records, and a wake-up per
+ * record costs two context switches; a system call's guard hit ends its
+ * coroutine at a switch within trim_interval_ms instead of at the next one.
  */
 static void *manager_main(void *arg)
 {
