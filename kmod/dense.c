@@ -12,7 +12,7 @@
  * A guard hit is the marker's SIGSEGV (SEGV_MAPERR); the access fault hook
  * calls us for it with ACCESS_FAULT_SIGSEGV (patch 0010) so the owner
  * still gets an OVERFLOW record.  An arena is one reservation for every
- * other rule (ids, limit, lifecycle, the MMU notifier ending it on munmap).
+ * other rule (ids, limit, lifecycle, stackres_unmap() ending it on munmap).
  */
 
 #include <linux/math64.h>
@@ -130,9 +130,7 @@ int stackres_arena(struct stackres_file *f,
 	err = arena_check(&a);
 	if (err)
 		return err;
-	err = smm_activate(smm);
-	if (err)
-		return err;
+	smm_activate(smm);
 	len = a.slot * a.nslots;
 	if (a.flags & STACKRES_MAP) {
 		err = res_map(f, &a.start, len, a.align, PROT_READ | PROT_WRITE,
@@ -181,7 +179,13 @@ int stackres_arena(struct stackres_file *f,
 		goto out_unlock;
 	}
 	id = res->id;
-	/* As REGISTER does, ARENA defines the protections: all read/write. */
+	/*
+	 * As REGISTER does, ARENA defines the protections: all read/write.
+	 * Its VMAs are not marked VM_ACCESS_HOOK: an arena never grows, so
+	 * stackres_fault() declines every access fault in it, and the guard
+	 * hits it reports come as ACCESS_FAULT_SIGSEGV, which the fault path
+	 * offers for any VMA of an opted-in mm.
+	 */
 	err = anon_range_set_access(mm, start, end,
 				    ANON_ACCESS_RW | ANON_ACCESS_ALL);
 	if (err)

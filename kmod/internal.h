@@ -9,11 +9,6 @@
  *                          outermost: read() copies records to user memory
  *                          while holding it, and that copy may fault, grow
  *                          a stack and take mmap_lock and stackres_mm.lock.
- *   stackres_mm.activate_lock (mutex) around registering the MMU
- *                          notifier at the first REGISTER or ARENA of an
- *                          mm; taken with no mm lock held, and before
- *                          mmap_lock (mmu_notifier_register() takes it and
- *                          every lock of the mm).
  *   mmap_lock              for writing by REGISTER, ARENA, TRIM of a
  *                          reservation and growth, around every protection
  *                          change, so the committed bottom of a reservation
@@ -26,7 +21,7 @@
  *                          reservation that is not DEAD is still mapped as
  *                          registered; under the read lock its VMAs may
  *                          already be gone (munmap downgrades the lock
- *                          before the notifier runs), which
+ *                          before stackres_unmap() runs), which
  *                          anon_range_check() sees as a hole.
  *   stackres_mm.lock       (mutex) one per mm: its tree of reservations
  *                          (writers), nr_res, every field of its
@@ -35,14 +30,16 @@
  *   stackres_file.evlock   (spinlock) the event ring of a file.
  *
  *   smm_hash_lock (mutex)  only around inserting into and deleting from
- *                          smm_hash (readers use RCU); never held across
- *                          mmu_notifier_register(), which may take every
- *                          lock of the mm.
+ *                          smm_hash (readers use RCU); takes no other lock.
  *
- * The MMU notifier may run in non-blocking context: it only walks the tree
- * under RCU, sets a reservation's DEAD bit and counts unmaps; dead
- * reservations are freed later under stackres_mm.lock (kfree_rcu, as RCU
- * readers may see them).
+ * stackres_unmap(), the access fault hook's ->unmap op, runs with mmap_lock
+ * held (for reading at least; from munmap(), mremap(), exit_mmap() and the
+ * OOM reaper, which must not block) and takes no lock of ours: it finds
+ * the mm's state in smm_hash and walks the tree under RCU, sets a
+ * reservation's DEAD bit and counts unmaps; dead reservations are freed
+ * later under stackres_mm.lock (kfree_rcu, as RCU readers may see them),
+ * the per-mm state after a grace period too (smm_put()).  An mm opts in
+ * (smm_activate()) by setting a bit of it, which takes no lock at all.
  *
  * No user memory is touched while holding mmap_lock, stackres_mm.lock or
  * evlock: a fault there would re-enter the fault handler, which takes them.
@@ -55,7 +52,6 @@
 
 #include <linux/access_fault.h>
 #include <linux/maple_tree.h>
-#include <linux/mmu_notifier.h>
 #include <linux/mutex.h>
 #include <linux/poll.h>
 #include <linux/refcount.h>
@@ -87,35 +83,27 @@ struct stackres_mm {
 	 * takes a reference that is not yet zero.
 	 */
 	refcount_t refs;
-	/*
-	 * Registered at the first REGISTER or ARENA (smm_activate(), under
-	 * activate_lock), so that a process that only opened the device
-	 * pays nothing on its munmap() and mprotect(); active says it is,
-	 * set once (release/acquire) and never cleared.
-	 */
-	struct mmu_notifier mn;
-	struct mutex activate_lock;	/* see "Lock order" above */
-	bool active;
 	struct mutex lock;		/* see "Lock order" above */
 	/*
-	 * [start, end - 1] -> stackres_res.  Writers hold lock; the
-	 * notifier and the fault path's first look read it under RCU.
+	 * [start, end - 1] -> stackres_res.  Writers hold lock;
+	 * stackres_unmap() and the fault path's first look read it under
+	 * RCU.
 	 */
 	struct maple_tree tree;
 	/* Reservations in tree, dead or not: lock. */
 	unsigned int nr_res;
 	/*
-	 * Of which marked dead; atomic: counted up by the notifier without
-	 * a lock, down by res_free() under lock.
+	 * Of which marked dead; atomic: counted up by stackres_unmap()
+	 * without a lock, down by res_free() under lock.
 	 */
 	atomic_t nr_dead;
 	/*
-	 * Unmaps seen by the notifier once it is registered (active); atomic:
-	 * bumped without a lock, read by res_map() and compared under
-	 * mmap_lock by map_still_ours().
+	 * Unmaps seen by stackres_unmap() once the mm opted in
+	 * (smm_activate()); atomic: bumped without a lock, read by res_map()
+	 * and compared under mmap_lock by map_still_ours().
 	 */
 	atomic64_t unmap_seq;
-	/* For kfree_rcu() by smm_put(). */
+	/* For call_rcu() by smm_put(). */
 	struct rcu_head rcu;
 };
 
@@ -188,7 +176,7 @@ struct stackres_res {
 	u64 grow_faults;
 	u64 overflows;
 	/*
-	 * Atomic bit ops: DEAD is set by the MMU notifier without a lock
+	 * Atomic bit ops: DEAD is set by stackres_unmap() without a lock
 	 * when (part of) the range is unmapped, or by res_free() under
 	 * smm->lock; never cleared.  BELOW: see above.
 	 */
@@ -196,6 +184,12 @@ struct stackres_res {
 	/* For kfree_rcu() by res_free(). */
 	struct rcu_head rcu;
 };
+
+/* Has the mm opted in to the access fault hook (smm_activate())? */
+static inline bool smm_active(struct stackres_mm *smm)
+{
+	return test_bit(MMF_ACCESS_FAULT_HOOK, &smm->mm->flags);
+}
 
 static inline bool res_dead(struct stackres_res *res)
 {
@@ -252,7 +246,9 @@ ssize_t stackres_read(struct file *file, char __user *buf, size_t count,
 __poll_t stackres_poll(struct file *file, poll_table *wait);
 
 /* mm.c */
-int smm_activate(struct stackres_mm *smm);
+void smm_activate(struct stackres_mm *smm);
+void stackres_unmap(struct mm_struct *mm, unsigned long start,
+		    unsigned long end);
 struct stackres_mm *smm_lookup_rcu(struct mm_struct *mm);
 struct stackres_mm *smm_find_get(struct mm_struct *mm);
 struct stackres_mm *smm_get_or_create(struct mm_struct *mm);

@@ -11,18 +11,21 @@
  *
  * How the fault path reaches us: the kernel's access fault hook
  * (CONFIG_ACCESS_FAULT_HOOK) offers access faults on a VMA to
- * stackres_fault() after the fault path dropped its locks, but only for an
- * mm that opted in (access_fault_enable_mm(), at its first REGISTER or
- * ARENA): every other process pays one bit test per fault.  Faults outside
+ * stackres_fault() after the fault path dropped its locks, but only on a
+ * VMA that REGISTER marked (anon_range_mark_hooked(): VM_ACCESS_HOOK, on
+ * every VMA of the range, whole) of an mm that opted in
+ * (access_fault_enable_mm(), at its first REGISTER or ARENA): every other
+ * access fault pays a bit test or two.  Faults on a marked VMA outside
  * reservations are declined after an RCU lookup, without any mm lock; only
- * growth takes mmap_lock for writing.  We answer RETRY only when the VMA at
- * the address allows the access afterwards, so the caller either succeeds
- * or signals exactly as without us.
+ * growth takes mmap_lock for writing.  We answer RETRY only when the VMA
+ * at the address allows the access afterwards, so the caller either
+ * succeeds or signals exactly as without us.  The hook's unmap op,
+ * stackres_unmap(), tells us which reservations were unmapped.
  *
  * The module, one file per job:
  *
  *   main.c      open/release, ioctl dispatch, the misc device, module init
- *   mm.c        per-mm state and the MMU notifier
+ *   mm.c        per-mm state and the unmap op ending reservations
  *   fault.c     the fault path
  *   register.c  REGISTER, UNREGISTER and what ARENA shares with them
  *   dense.c     ARENA: dense stacks in one mapping
@@ -218,26 +221,36 @@ static struct miscdevice stackres_misc = {
 	.mode	= 0666,
 };
 
+static const struct access_fault_ops stackres_ops = {
+	.fault	= stackres_fault,
+	.unmap	= stackres_unmap,
+};
+
 static int __init stackres_init(void)
 {
 	int err;
 
-	err = access_fault_handler_register(stackres_fault);
+	err = access_fault_handler_register(&stackres_ops);
 	if (err) {
 		pr_err("access fault hook busy\n");
 		return err;
 	}
 	err = misc_register(&stackres_misc);
 	if (err)
-		access_fault_handler_unregister(stackres_fault);
+		access_fault_handler_unregister(&stackres_ops);
 	return err;
 }
 
 static void __exit stackres_exit(void)
 {
 	misc_deregister(&stackres_misc);
-	/* Waits for every fault still running stackres_fault(). */
-	access_fault_handler_unregister(stackres_fault);
+	/*
+	 * Waits for every fault still running stackres_fault() and every
+	 * unmap still running stackres_unmap().
+	 */
+	access_fault_handler_unregister(&stackres_ops);
+	/* smm_free_rcu() of the last files closed. */
+	rcu_barrier();
 }
 
 module_init(stackres_init);

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * stackres: the state shared by all stackres files of one mm (found by
- * its mm in smm_hash), and the MMU notifier that ends reservations when
- * their range is unmapped or the address space goes away.
+ * its mm in smm_hash), and the access fault hook's unmap op that ends
+ * reservations when their range is unmapped or the address space goes
+ * away.
  *
  * Locking: see "Lock order" in internal.h.
  */
@@ -10,7 +11,6 @@
 #include <linux/hashtable.h>
 #include <linux/maple_tree.h>
 #include <linux/mm_types.h>
-#include <linux/mmu_notifier.h>
 #include <linux/mutex.h>
 #include <linux/rcupdate.h>
 #include <linux/refcount.h>
@@ -31,16 +31,16 @@ void res_free(struct stackres_mm *smm, struct stackres_res *res)
 	smm->nr_res--;
 	res->owner->nr_res--;
 	/*
-	 * The notifier may still find @res under RCU and mark it: whoever
-	 * sets DEAD first counts it, so set it here too and uncount only a
-	 * mark the notifier made.
+	 * stackres_unmap() may still find @res under RCU and mark it:
+	 * whoever sets DEAD first counts it, so set it here too and uncount
+	 * only a mark stackres_unmap() made.
 	 */
 	if (test_and_set_bit(STACKRES_RES_DEAD, &res->state))
 		atomic_dec(&smm->nr_dead);
 	kfree_rcu(res, rcu);
 }
 
-/* Free the reservations the MMU notifier marked dead. */
+/* Free the reservations stackres_unmap() marked dead. */
 void smm_reap(struct stackres_mm *smm)
 {
 	struct stackres_res *res;
@@ -67,35 +67,6 @@ static void smm_mark_dead(struct stackres_mm *smm, unsigned long start,
 	rcu_read_unlock();
 }
 
-/*
- * munmap, mremap away and MAP_FIXED over a reservation end it.  This may be
- * called in non-blocking context (OOM reaper): only mark.
- */
-static int smm_invalidate_range_start(struct mmu_notifier *mn,
-				      const struct mmu_notifier_range *range)
-{
-	struct stackres_mm *smm = container_of(mn, struct stackres_mm, mn);
-
-	if (range->event == MMU_NOTIFY_UNMAP && range->end > range->start) {
-		atomic64_inc(&smm->unmap_seq);
-		smm_mark_dead(smm, range->start, range->end - 1);
-	}
-	return 0;
-}
-
-/* exit and exec: the address space is gone, so are its reservations. */
-static void smm_release(struct mmu_notifier *mn, struct mm_struct *mm)
-{
-	struct stackres_mm *smm = container_of(mn, struct stackres_mm, mn);
-
-	smm_mark_dead(smm, 0, ULONG_MAX);
-}
-
-static const struct mmu_notifier_ops smm_mn_ops = {
-	.release = smm_release,
-	.invalidate_range_start = smm_invalidate_range_start,
-};
-
 /* Under rcu_read_lock(); no reference taken. */
 struct stackres_mm *smm_lookup_rcu(struct mm_struct *mm)
 {
@@ -105,6 +76,31 @@ struct stackres_mm *smm_lookup_rcu(struct mm_struct *mm)
 		if (smm->mm == mm && refcount_read(&smm->refs))
 			return smm;
 	return NULL;
+}
+
+/*
+ * The access fault hook's ->unmap op: munmap(), mremap() away and
+ * MAP_FIXED over a reservation end it, and so do exit and exec (exit_mmap()
+ * unmaps everything).  Called for every mm that opted in (smm_activate()),
+ * with its mmap_lock held, possibly for reading only and from the OOM
+ * reaper, which must not block: only count and mark, under RCU.  @smm
+ * stays valid for that long (kfree_rcu), its tree too (MT_FLAGS_USE_RCU);
+ * the SRCU section around the op keeps the module loaded.
+ */
+void stackres_unmap(struct mm_struct *mm, unsigned long start,
+		    unsigned long end)
+{
+	struct stackres_mm *smm;
+
+	if (end <= start)
+		return;
+	rcu_read_lock();
+	smm = smm_lookup_rcu(mm);
+	if (smm) {
+		atomic64_inc(&smm->unmap_seq);
+		smm_mark_dead(smm, start, end - 1);
+	}
+	rcu_read_unlock();
 }
 
 struct stackres_mm *smm_find_get(struct mm_struct *mm)
@@ -123,34 +119,15 @@ struct stackres_mm *smm_find_get(struct mm_struct *mm)
 }
 
 /*
- * Register the MMU notifier, once, before the first reservation of this mm
- * exists: a process that only opened the device keeps munmap(), mremap()
- * and mprotect() free of our callback.  Called with no mm lock held, as
- * registering may take every lock of the mm (mm_take_all_locks()).
+ * Opt the mm in, before its first reservation exists: from now on its
+ * unmaps reach stackres_unmap() (and unmap_seq counts them) and its
+ * access faults on the VMAs we mark reach stackres_fault().  A process
+ * that only opened the device pays nothing.  The opt-in is a bit of the
+ * mm: it takes no lock, cannot fail and needs no undoing.
  */
-int smm_activate(struct stackres_mm *smm)
+void smm_activate(struct stackres_mm *smm)
 {
-	int err = 0;
-
-	/* Pairs with the release below: registered before active is seen. */
-	if (smp_load_acquire(&smm->active))
-		return 0;
-	if (mutex_lock_killable(&smm->activate_lock))
-		return -EINTR;
-	if (!smm->active) {
-		err = mmu_notifier_register(&smm->mn, smm->mm);
-		if (!err)	/* pairs with the acquire above */
-			smp_store_release(&smm->active, true);
-	}
-	mutex_unlock(&smm->activate_lock);
-	/*
-	 * mm_take_all_locks() gives up on any pending signal, a handled one
-	 * too: nothing has changed yet, so restart the call after the
-	 * handler rather than fail it.
-	 */
-	if (err == -EINTR)
-		err = -ERESTARTNOINTR;
-	return err;
+	access_fault_enable_mm(smm->mm);
 }
 
 struct stackres_mm *smm_get_or_create(struct mm_struct *mm)
@@ -168,9 +145,7 @@ struct stackres_mm *smm_get_or_create(struct mm_struct *mm)
 	mmgrab(mm);
 	refcount_set(&new->refs, 1);
 	mutex_init(&new->lock);
-	mutex_init(&new->activate_lock);
 	mt_init_flags(&new->tree, MT_FLAGS_USE_RCU);
-	new->mn.ops = &smm_mn_ops;
 
 	mutex_lock(&smm_hash_lock);
 	smm = smm_find_get(mm);
@@ -189,6 +164,19 @@ struct stackres_mm *smm_get_or_create(struct mm_struct *mm)
 	return smm;
 }
 
+/*
+ * After a grace period: no stackres_unmap() can still be marking a
+ * reservation that res_free() already uncounted.
+ */
+static void smm_free_rcu(struct rcu_head *rcu)
+{
+	struct stackres_mm *smm = container_of(rcu, struct stackres_mm, rcu);
+
+	/* Every reservation was freed, so every DEAD mark was uncounted. */
+	WARN_ON_ONCE(atomic_read(&smm->nr_dead));
+	kfree(smm);
+}
+
 /* May sleep; the caller holds no mm lock. */
 void smm_put(struct stackres_mm *smm)
 {
@@ -197,13 +185,14 @@ void smm_put(struct stackres_mm *smm)
 	hash_del_rcu(&smm->node);
 	mutex_unlock(&smm_hash_lock);
 
-	/* Waits for notifier callbacks in flight. */
-	if (smm->active)
-		mmu_notifier_unregister(&smm->mn, smm->mm);
 	WARN_ON_ONCE(smm->nr_res);
-	/* Every reservation was freed, so every DEAD mark was uncounted. */
-	WARN_ON_ONCE(atomic_read(&smm->nr_dead));
+	/*
+	 * stackres_unmap() may still walk the tree under RCU: its nodes go
+	 * after a grace period (MT_FLAGS_USE_RCU), @smm too.  The mm stays
+	 * pinned (mmgrab()) until here, so that no other mm can be found at
+	 * this address in smm_hash while we are in it.
+	 */
 	mtree_destroy(&smm->tree);
 	mmdrop(smm->mm);
-	kfree_rcu(smm, rcu);
+	call_rcu(&smm->rcu, smm_free_rcu);
 }

@@ -105,8 +105,8 @@ static int map_trim_excess(struct stackres_mm *smm, unsigned long addr,
  * @align if that is more than a page (align_check() said it may be).
  * *@seq is the mm's unmap count from before the mapping existed:
  * map_still_ours() tells later, under mmap_lock, whether the mapping can
- * have been replaced.  The caller made the notifier count them
- * (smm_activate()).
+ * have been replaced.  The caller opted the mm in (smm_activate()), so
+ * that stackres_unmap() counts them.
  */
 int res_map(struct stackres_file *f, u64 *start, u64 len, u64 align,
 	    unsigned long prot, u64 *seq)
@@ -117,8 +117,8 @@ int res_map(struct stackres_file *f, u64 *start, u64 len, u64 align,
 	unsigned long addr, mlen = len;
 	int err = 0;
 
-	/* map_still_ours() needs the notifier counting unmaps from now on. */
-	if (WARN_ON_ONCE(!smp_load_acquire(&smm->active)))
+	/* map_still_ours() needs stackres_unmap() counting unmaps from now on. */
+	if (WARN_ON_ONCE(!smm_active(smm)))
 		return -EINVAL;
 
 	/*
@@ -195,7 +195,7 @@ bool map_still_ours(struct stackres_mm *smm, u64 seq)
  * Give @res ([start, end), filled in) an id of @f and a place in the tree:
  * EEXIST if it overlaps a reservation of any file of this mm, ENOSPC at
  * the per-process limit.  Called with mmap_lock held for writing and
- * smm->lock; opts the mm in to the access fault hook.
+ * smm->lock, in an mm that opted in (smm_activate()).
  */
 int res_insert(struct stackres_file *f, struct stackres_res *res)
 {
@@ -205,8 +205,8 @@ int res_insert(struct stackres_file *f, struct stackres_res *res)
 
 	mmap_assert_write_locked(smm->mm);
 	lockdep_assert_held(&smm->lock);
-	/* DEAD marks, and so "still mapped as registered", need the notifier. */
-	if (WARN_ON_ONCE(!smp_load_acquire(&smm->active)))
+	/* DEAD marks, and so "still mapped as registered", need the opt-in. */
+	if (WARN_ON_ONCE(!smm_active(smm)))
 		return -EINVAL;
 	smm_reap(smm);
 	if (mt_find(&smm->tree, &idx, res->end - 1))
@@ -225,8 +225,6 @@ int res_insert(struct stackres_file *f, struct stackres_res *res)
 	}
 	smm->nr_res++;
 	f->nr_res++;
-	/* From now on this mm's access faults come to stackres_fault(). */
-	access_fault_enable_mm(smm->mm);
 	return 0;
 }
 
@@ -306,9 +304,7 @@ int stackres_register(struct stackres_file *f,
 	err = reg_check(&reg);
 	if (err)
 		return err;
-	err = smm_activate(smm);
-	if (err)
-		return err;
+	smm_activate(smm);
 	if (reg.flags & STACKRES_MAP) {
 		err = res_map(f, &reg.start, reg.len, reg.align, PROT_NONE,
 			      &seq);
@@ -362,11 +358,21 @@ int stackres_register(struct stackres_file *f,
 	id = res->id;
 
 	/*
+	 * Growth faults reach stackres_fault() only on VMAs marked
+	 * VM_ACCESS_HOOK: mark every VMA of the range, before any fault can
+	 * find the reservation.  The marks outlive a failure below and, for
+	 * caller memory, cover the whole VMA around the range: a marked VMA
+	 * outside every reservation only costs its access faults a look in
+	 * the tree and a decline.  anon_range_check() already refused
+	 * sealed memory under this lock, so this cannot fail on a seal.
+	 */
+	err = anon_range_mark_hooked(mm, start, end);
+	/*
 	 * The top read/write first: only that step is charged.  REGISTER
 	 * defines the protections (ANON_ACCESS_ALL): a page the caller had
 	 * made read-only becomes read/write or PROT_NONE like the rest.
 	 */
-	if (reg.commit)
+	if (!err && reg.commit)
 		err = anon_range_set_access(mm, top, end, ANON_ACCESS_RW |
 					    ANON_ACCESS_ALL);
 	if (!err && top > start &&

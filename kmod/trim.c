@@ -140,9 +140,9 @@ static int trim_reservation(struct stackres_mm *smm, const struct trim_plan *p)
 /*
  * Under mmap_lock, without smm->lock.  Still under the lock that found
  * the arena live, so [lo, hi) is still its slot, or being unmapped
- * (munmap downgrades to the read lock before its notifier marks us DEAD),
- * which anon_range_advise() sees as a hole: never a mapping that replaced
- * it.
+ * (munmap downgrades to the read lock before stackres_unmap() marks us
+ * DEAD), which anon_range_advise() sees as a hole: never a mapping that
+ * replaced it.
  */
 static int trim_slot(struct mm_struct *mm, const struct trim_plan *p,
 		     bool want, u64 *committed)
@@ -151,7 +151,7 @@ static int trim_slot(struct mm_struct *mm, const struct trim_plan *p,
 
 	if (p->hi > p->lo) {
 		err = anon_range_advise(mm, p->lo, p->hi, MADV_DONTNEED);
-		/* Its VMAs went, the notifier's mark is on its way: gone. */
+		/* Its VMAs went, the DEAD mark is on its way: gone. */
 		if (err == -ENXIO)
 			return -ENOENT;
 	}
