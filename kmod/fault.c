@@ -80,7 +80,7 @@ static enum access_fault_result res_fault(struct stackres_mm *smm,
 		*pop_end = res->bottom;
 	}
 	before = res_committed(res);
-	res->bottom = bottom;
+	res_set_bottom(res, bottom);
 	after = res_committed(res);
 	res->grow_faults++;
 	if (after > res->peak)

@@ -117,6 +117,13 @@ struct stackres_file {
 	struct xarray ids;		/* id -> stackres_res */
 	u32 next_id;			/* for xa_alloc_cyclic() */
 	unsigned int nr_res;		/* in ids, dead or not */
+	unsigned int nr_arenas;		/* of them arenas */
+	/*
+	 * res_committed() summed over the reservations in ids that are not
+	 * arenas, dead or not: LIST's total after a reap, without a walk
+	 * (an arena's figure is its resident pages, counted when asked).
+	 */
+	u64 committed;
 
 	struct mutex read_lock;		/* one reader at a time */
 	/*
@@ -202,6 +209,18 @@ static inline u64 res_committed(struct stackres_res *res)
 	if (res->slot)
 		return res->slot - (res->guard_top - res->start);
 	return res->end - res->bottom;
+}
+
+/*
+ * Under smm->lock: move the committed bottom of a reservation that is in
+ * its file's ids (not an arena), and its file's committed sum with it.
+ * data_race readers of bottom (fault_may_be_ours()) see it WRITE_ONCE.
+ */
+static inline void res_set_bottom(struct stackres_res *res,
+				  unsigned long bottom)
+{
+	res->owner->committed += (u64)res->bottom - bottom;
+	WRITE_ONCE(res->bottom, bottom);
 }
 
 /*

@@ -30,6 +30,10 @@ void res_free(struct stackres_mm *smm, struct stackres_res *res)
 	xa_erase(&res->owner->ids, res->id);
 	smm->nr_res--;
 	res->owner->nr_res--;
+	if (res->slot)
+		res->owner->nr_arenas--;
+	else
+		res->owner->committed -= res_committed(res);
 	/*
 	 * stackres_unmap() may still find @res under RCU and mark it:
 	 * whoever sets DEAD first counts it, so set it here too and uncount

@@ -170,6 +170,23 @@ int stackres_list(struct stackres_file *f, struct stackres_list __user *ul,
 			return -ENOMEM;
 	}
 
+	/*
+	 * The totals alone, for a runtime that reads them before every
+	 * trimming decision: without arenas they are counters, once the
+	 * dead are reaped, with no walk and no mmap_lock.
+	 */
+	if (!l.entries) {
+		mutex_lock(&smm->lock);
+		if (!f->nr_arenas) {
+			smm_reap(smm);
+			nr = f->nr_res;
+			total = f->committed;
+			mutex_unlock(&smm->lock);
+			goto out;
+		}
+		mutex_unlock(&smm->lock);
+	}
+
 	if (mmap_read_lock_killable(smm->mm)) {
 		kvfree(ents);
 		return -EINTR;
@@ -206,6 +223,7 @@ int stackres_list(struct stackres_file *f, struct stackres_list __user *ul,
 	kvfree(ents);
 	if (err)
 		return err;
+out:
 	l.filled = filled;
 	l.next_id = next;
 	l.nr_res = nr;

@@ -225,6 +225,10 @@ int res_insert(struct stackres_file *f, struct stackres_res *res)
 	}
 	smm->nr_res++;
 	f->nr_res++;
+	if (res->slot)
+		f->nr_arenas++;
+	else
+		f->committed += res_committed(res);
 	return 0;
 }
 

@@ -128,10 +128,11 @@ static int trim_reservation(struct stackres_mm *smm, const struct trim_plan *p)
 		/* Everything below the new committed bottom is gone. */
 		if (p->hi >= res->bottom)
 			clear_bit(STACKRES_RES_BELOW, &res->state);
-		res->bottom = max(res->bottom, p->hi);
+		res_set_bottom(res, max(res->bottom, p->hi));
 	} else {
 		/* A prefix may be PROT_NONE now: it is not committed. */
-		res->bottom = first_accessible(smm->mm, res->bottom, p->hi);
+		res_set_bottom(res, first_accessible(smm->mm, res->bottom,
+						     p->hi));
 		set_bit(STACKRES_RES_BELOW, &res->state);
 	}
 	return err;

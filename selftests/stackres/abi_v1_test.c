@@ -1717,6 +1717,65 @@ TEST_F(v1, list)
 	close(fd2);
 }
 
+/*
+ * LIST with no entries, in a file without arenas, answers from counters:
+ * they must follow every way the committed bytes change (REGISTER, growth,
+ * TRIM, UNREGISTER, munmap, MAP_FIXED over a reservation) and agree with
+ * a full LIST and with QUERY.
+ */
+TEST_F(v1, list_totals_follow_every_change)
+{
+	struct stackres_entry e[4];
+	struct stackres_list l, full;
+	struct stackres_reg r[4];
+	struct stackres_trim t;
+	uint64_t sum;
+	int i;
+
+	for (i = 0; i < 4; i++)
+		ASSERT_EQ(0, reg_new(self->fd, &r[i], 512 * KIB, 16 * KIB, 64 * KIB, 0));
+#define TOTALS_ARE(_nr, _sum) do {						\
+	ASSERT_EQ(0, list(self->fd, &l, NULL, 0, 0, 0));			\
+	EXPECT_EQ((uint64_t)(_nr), l.nr_res);					\
+	EXPECT_EQ((uint64_t)(_sum), l.committed);				\
+	ASSERT_EQ(0, list(self->fd, &full, e, 4, sizeof(e[0]), 0));		\
+	EXPECT_EQ(l.nr_res, full.nr_res);					\
+	EXPECT_EQ(l.committed, full.committed);					\
+} while (0)
+	TOTALS_ARE(4, 4 * 64 * KIB);
+	/* growth */
+	ASSERT_TRUE(commit_to(&r[0], 256 * KIB));
+	ASSERT_TRUE(commit_to(&r[1], 128 * KIB));
+	sum = 256 * KIB + 128 * KIB + 2 * 64 * KIB;
+	EXPECT_EQ(256 * KIB, committed_of(self->fd, r[0].id));
+	TOTALS_ARE(4, sum);
+	/* TRIM by id down to 96 KiB, and one that changes nothing */
+	ASSERT_EQ(0, trim(self->fd, &t, r[0].id, 0, r[0].start + r[0].len - 96 * KIB, 0));
+	EXPECT_EQ(96 * KIB, t.committed);
+	sum -= 256 * KIB - 96 * KIB;
+	TOTALS_ARE(4, sum);
+	ASSERT_EQ(0, trim(self->fd, &t, r[2].id, 0, r[2].start + r[2].len - 32 * KIB, 64 * KIB));
+	EXPECT_EQ(64 * KIB, t.committed);
+	TOTALS_ARE(4, sum);
+	/* UNREGISTER */
+	ASSERT_EQ(0, sr_unregister(self->fd, r[1].id));
+	sum -= 128 * KIB;
+	TOTALS_ARE(3, sum);
+	/* munmap ends a reservation: counted out at the next LIST */
+	ASSERT_EQ(0, munmap((void *)(uintptr_t)r[2].start, r[2].len));
+	sum -= 64 * KIB;
+	TOTALS_ARE(2, sum);
+	/* a mapping made over one ends it too */
+	ASSERT_NE(MAP_FAILED, mmap((void *)(uintptr_t)r[3].start, PG, PROT_READ | PROT_WRITE,
+				   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0));
+	sum -= 64 * KIB;
+	TOTALS_ARE(1, sum);
+	EXPECT_EQ(96 * KIB, sum);
+	ASSERT_EQ(0, sr_unregister(self->fd, r[0].id));
+	TOTALS_ARE(0, 0);
+#undef TOTALS_ARE
+}
+
 /* The largest power of two not above @x. */
 static uint64_t pow2_floor(uint64_t x)
 {
