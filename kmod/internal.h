@@ -25,8 +25,9 @@
  *                          anon_range_check() sees as a hole.
  *   stackres_mm.lock       (mutex) one per mm: its tree of reservations
  *                          (writers), nr_res, every field of its
- *                          reservations that is not constant, and the id
- *                          xarrays of the files of that mm.
+ *                          reservations that is not constant, the id
+ *                          xarrays of the files of that mm and their
+ *                          counters (nr_res, nr_arenas, committed).
  *   stackres_file.evlock   (spinlock) the event ring of a file.
  *
  *   smm_hash_lock (mutex)  only around inserting into and deleting from
@@ -176,7 +177,9 @@ struct stackres_res {
 	struct stackres_file *owner;
 	/*
 	 * Under smm->lock; bottom is written with mmap_lock held for
-	 * writing too, so that it agrees with the VMAs.
+	 * writing too, so that it agrees with the VMAs, and once the
+	 * reservation is inserted only by res_set_bottom(), which keeps
+	 * its file's committed sum.
 	 */
 	unsigned long bottom;		/* committed bottom */
 	u64 peak;
@@ -219,6 +222,8 @@ static inline u64 res_committed(struct stackres_res *res)
 static inline void res_set_bottom(struct stackres_res *res,
 				  unsigned long bottom)
 {
+	lockdep_assert_held(&res->owner->smm->lock);
+	WARN_ON_ONCE(res->slot);
 	res->owner->committed += (u64)res->bottom - bottom;
 	WRITE_ONCE(res->bottom, bottom);
 }

@@ -130,9 +130,13 @@ static int trim_reservation(struct stackres_mm *smm, const struct trim_plan *p)
 			clear_bit(STACKRES_RES_BELOW, &res->state);
 		res_set_bottom(res, max(res->bottom, p->hi));
 	} else {
-		/* A prefix may be PROT_NONE now: it is not committed. */
+		/*
+		 * A prefix of [lo, hi) may be PROT_NONE now: it is not
+		 * committed.  A cut below the bottom (pages left below it)
+		 * leaves the committed part as it was.
+		 */
 		res_set_bottom(res, first_accessible(smm->mm, res->bottom,
-						     p->hi));
+						     max(res->bottom, p->hi)));
 		set_bit(STACKRES_RES_BELOW, &res->state);
 	}
 	return err;

@@ -288,6 +288,33 @@ TEST_F(hard, trim_sealed_committed_part)
 	EXPECT_EQ(0, hb_damaged(self->memfd, top - 2 * PG, 2 * PG));
 }
 
+/*
+ * Caller memory may hold pages below the committed bottom, so a TRIM with
+ * its cut below the bottom still drops them; when that fails on a sealed
+ * range, the committed part is what it was (it once dropped to the cut,
+ * into PROT_NONE pages).
+ */
+TEST_F(hard, trim_sealed_below_bottom_keeps_committed)
+{
+	const uint64_t len = 8 * PG;
+	char *p = sr_map_isolated(len, PROT_READ | PROT_WRITE);
+	struct stackres_query q;
+	struct stackres_reg r;
+	char *top = p + len;
+
+	REQUIRE_MSEAL();
+	ASSERT_TRUE(p != NULL);
+	ASSERT_EQ(0, sr_reg_range(self->fd, &r, p, len, PG, 2 * PG, 0, 0, 0));
+	/* What lies between the guard and the committed part is sealed. */
+	ASSERT_EQ(0, sr_mseal(p + PG, len - 3 * PG));
+	ASSERT_EQ(0, sr_snap_maps(0));
+	EXPECT_EQ(-EPERM, sr_trim(self->fd, r.id, sr_u64(top - 4 * PG), 0));
+	ASSERT_EQ(0, sr_snap_maps(1));
+	EXPECT_TRUE(sr_maps_same());
+	ASSERT_EQ(0, sr_query(self->fd, r.id, &q));
+	EXPECT_EQ(2 * PG, q.committed);
+}
+
 /* Growth into a reservation sealed after REGISTER: FAILED (EPERM), SIGSEGV. */
 TEST_F(hard, grow_into_sealed_fails)
 {
